@@ -1,0 +1,164 @@
+"Bad input fails early with one clear message naming the file or parameter; inputs are never modified."
+import hashlib
+import shutil
+import warnings
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pandas as pd
+import pytest
+
+from spatial_vae.cli import main
+from spatial_vae.data import load_section, preprocess, read_spaceranger, synthetic_visium
+from spatial_vae.graph import spatial_edges
+from spatial_vae.pipeline import run_pipeline
+from spatial_vae.training import train_spatial_vae
+
+CYTASSIST = "Mouse_CytAssist_FFPE_CoexpressDeconvolve"
+
+
+@pytest.fixture
+def outs(shared_data, tmp_path) -> Path:
+    "A writable copy of a real Space Ranger 2.x folder, to break in various ways."
+    copy = tmp_path / "outs"
+    shutil.copytree(shared_data / CYTASSIST, copy)
+    return copy
+
+
+def test_missing_matrix(outs):
+    (outs / "filtered_feature_bc_matrix.h5").unlink()
+    with pytest.raises(FileNotFoundError, match="no filtered_feature_bc_matrix.h5 in .*outs"):
+        read_spaceranger(outs)
+
+
+def test_missing_spatial_folder(outs):
+    shutil.rmtree(outs / "spatial")
+    with pytest.raises(FileNotFoundError, match="missing folder .*spatial"):
+        read_spaceranger(outs)
+
+
+def test_missing_positions(outs):
+    (outs / "spatial" / "tissue_positions.csv").unlink()
+    with pytest.raises(FileNotFoundError, match="tissue_positions"):
+        read_spaceranger(outs)
+
+
+def test_missing_scalefactors(outs):
+    (outs / "spatial" / "scalefactors_json.json").unlink()
+    with pytest.raises(FileNotFoundError, match="scalefactors_json.json"):
+        read_spaceranger(outs)
+
+
+def test_missing_images_only_warns(outs):
+    (outs / "spatial" / "tissue_lowres_image.png").unlink()
+    with pytest.warns(UserWarning, match="no tissue_lowres_image.png or tissue_hires_image.png"):
+        adata = read_spaceranger(outs)
+    assert adata.n_obs == 2898
+
+
+def test_truncated_h5(outs):
+    h5 = outs / "filtered_feature_bc_matrix.h5"
+    h5.write_bytes(h5.read_bytes()[: h5.stat().st_size // 2])
+    with pytest.raises(ValueError, match="cannot read .*filtered_feature_bc_matrix.h5: the file is truncated"):
+        read_spaceranger(outs)
+
+
+def test_h5_that_is_not_a_10x_matrix(outs):
+    with h5py.File(outs / "filtered_feature_bc_matrix.h5", "w") as f:
+        f["something"] = np.arange(3)
+    with pytest.raises(ValueError, match="not a 10x feature-barcode matrix"):
+        read_spaceranger(outs)
+
+
+def test_barcodes_not_in_positions(outs):
+    pos = outs / "spatial" / "tissue_positions.csv"
+    table = pd.read_csv(pos)
+    table["barcode"] = "X" + table["barcode"]
+    table.to_csv(pos, index=False)
+    with pytest.raises(ValueError, match="2898 of 2898 barcodes .* are not in the tissue positions"):
+        read_spaceranger(outs)
+
+
+def test_spaceranger_1x_positions_without_header(outs):
+    pos = pd.read_csv(outs / "spatial" / "tissue_positions.csv")
+    (outs / "spatial" / "tissue_positions.csv").unlink()
+    pos.to_csv(outs / "spatial" / "tissue_positions_list.csv", index=False, header=False)
+    v1 = read_spaceranger(outs)
+    pos = pos.set_index("barcode").loc[v1.obs_names]
+    assert np.array_equal(v1.obsm["spatial"], pos[["pxl_col_in_fullres", "pxl_row_in_fullres"]].to_numpy(float))
+
+
+def test_malformed_positions(outs):
+    (outs / "spatial" / "tissue_positions.csv").write_text("barcode,in_tissue\nAAAC-1,1\n")
+    with pytest.raises(ValueError, match="tissue_positions.csv: expected 6 columns"):
+        read_spaceranger(outs)
+
+
+def test_duplicate_gene_names_are_made_unique(outs):
+    with h5py.File(outs / "filtered_feature_bc_matrix.h5", "r+") as f:
+        names = f["matrix/features/name"][:]
+        names[1] = names[0]
+        f["matrix/features/name"][...] = names
+    with pytest.warns(UserWarning, match="1 duplicate gene names made unique"):
+        adata = read_spaceranger(outs)
+    assert adata.var_names.is_unique
+
+
+def test_zero_count_spots_are_dropped():
+    adata = synthetic_visium(n_rows=10, n_cols=10, n_genes=100, markers_per_domain=5)
+    adata.X = adata.X.toarray()
+    adata.X[:7] = 0
+    preprocess(adata, n_top_genes=80, n_pcs=10)
+    assert adata.n_obs == 93 and adata.uns["spatial_vae_qc"]["spots_before"] == 100
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_nan_or_inf_in_matrix(tmp_path, bad):
+    adata = synthetic_visium(n_rows=6, n_cols=6, n_genes=50, markers_per_domain=5)
+    adata.X = adata.X.toarray()
+    adata.X[3, 4] = bad
+    adata.write_h5ad(tmp_path / "bad.h5ad")
+    with pytest.raises(ValueError, match="bad.h5ad: the expression matrix holds 1 NaN or infinite"):
+        load_section(tmp_path / "bad.h5ad")
+
+
+def test_corrupt_h5ad(tmp_path):
+    (tmp_path / "broken.h5ad").write_bytes(b"not an h5ad")
+    with pytest.raises(ValueError, match="cannot read .*broken.h5ad"):
+        load_section(tmp_path / "broken.h5ad")
+
+
+def test_too_few_spots_for_neighbours_or_latent():
+    tiny = synthetic_visium(n_rows=3, n_cols=3, n_genes=40, markers_per_domain=5, n_domains=2)
+    with pytest.raises(ValueError, match="n_neighbors must be in 1..8"):
+        spatial_edges(tiny, method="knn", n_neighbors=20)
+    tiny.obsm["X_pca"] = np.random.default_rng(0).normal(size=(9, 5)).astype(np.float32)
+    with pytest.raises(ValueError, match="9 spots are too few for latent_dim=16"):
+        train_spatial_vae(tiny, spatial_edges(tiny), latent_dim=16, progress=False)
+
+
+@pytest.mark.parametrize("option, value, message", [
+    ("--beta", "-1", "beta must be >= 0"), ("--lambda-spatial", "-0.5", "lambda_spatial must be >= 0"),
+    ("--epochs", "0", "epochs must be >= 1"), ("--latent-dim", "0", "latent_dim must be >= 1"),
+    ("--graph", "ring", "graph method must be one of"), ("--cluster-method", "dbscan", "cluster method must be one of"),
+])
+def test_parameters_out_of_range(tmp_path, capsys, option, value, message):
+    assert main(["run", "--out", str(tmp_path / "o"), option, value, "--quiet"]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_inputs_are_never_modified(shared_data, tmp_path):
+    folder = shared_data / CYTASSIST
+    digest = lambda: {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*")) if p.is_file()}
+    before = digest()
+    assert main(["run", "--data", str(folder), "--out", str(tmp_path / "o"), "--epochs", "20", "--quiet"]) == 0
+    assert digest() == before
+
+
+def test_existing_output_folder_is_not_overwritten(tmp_path, capsys):
+    out = tmp_path / "o"
+    out.mkdir()
+    (out / "precious.txt").write_text("keep me")
+    assert main(["run", "--out", str(out), "--epochs", "5", "--quiet"]) == 2
+    assert "--overwrite" in capsys.readouterr().err and (out / "precious.txt").read_text() == "keep me"

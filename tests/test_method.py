@@ -1,0 +1,34 @@
+"The method does what it is for, on the built-in section with known domains."
+import numpy as np
+import pytest
+
+from spatial_vae.data import synthetic_visium
+from spatial_vae.evaluation import find_domains, score_domains, spatial_coherence
+from spatial_vae.pipeline import run_pipeline
+
+
+@pytest.fixture(scope="module")
+def default_run():
+    return run_pipeline(n_domains=5, progress=False)
+
+
+def test_beats_leiden_on_plain_pca(default_run):
+    adata = default_run.adata
+    find_domains(adata, use_rep="X_pca", n_domains=5, key_added="pca_leiden")
+    assert adata.obs["pca_leiden"].nunique() == 5
+    pca_ari = score_domains(adata, "domain", "pca_leiden")["ari"]
+    vae_ari = default_run.metrics["ari"]
+    assert vae_ari > pca_ari + 0.15, f"spatial_vae ARI {vae_ari:.3f} vs PCA + Leiden {pca_ari:.3f}"
+
+
+def test_spatial_term_smooths_the_domain_map(default_run):
+    flat = run_pipeline(n_domains=5, lambda_spatial=0.0, progress=False)
+    smooth = default_run.metrics["spatial_coherence"]
+    assert smooth > flat.metrics["spatial_coherence"] + 0.1, (smooth, flat.metrics["spatial_coherence"])
+
+
+def test_same_seed_same_domains():
+    a = run_pipeline(synthetic_visium(n_rows=20, n_cols=20, n_genes=200), epochs=60, n_domains=4, progress=False)
+    b = run_pipeline(synthetic_visium(n_rows=20, n_cols=20, n_genes=200), epochs=60, n_domains=4, progress=False)
+    assert np.array_equal(a.adata.obsm["X_spatial_vae"], b.adata.obsm["X_spatial_vae"])
+    assert (a.adata.obs["spatial_vae_domain"] == b.adata.obs["spatial_vae_domain"]).all()
