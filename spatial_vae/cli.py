@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['RUN_OPTIONS', 'build_parser', 'run_command', 'main']
+__all__ = ['RUN_OPTIONS', 'REPORT_OPTIONS', 'build_parser', 'report_runs', 'run_command', 'main']
 
 # %% ../nbs/07_cli.ipynb #18796425
 RUN_OPTIONS = {  # option: (type, help); defaults come from settings.ini
@@ -39,7 +39,35 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--quiet", action="store_true", help="no progress bars")
     for name, (kind, text) in RUN_OPTIONS.items():
         run.add_argument(f"--{name.replace('_', '-')}", type=kind, help=text, dest="method" if name == "graph" else name)
+    rep = sub.add_parser("report", help="papermill reports for one or many sections",
+                         description="Run the report notebook (papermill) once per section or parameter set.")
+    rep.add_argument("--data", type=Path, action="append", default=[], help="a section (repeat for several)")
+    rep.add_argument("--dataset", action="append", default=[], help="a downloadable 10x dataset (repeat for several)")
+    rep.add_argument("--batch", type=Path, help="JSON list of parameter dicts, one report each")
+    rep.add_argument("--out", type=Path, default=Path("reports"), help="reports folder (default: reports)")
+    rep.add_argument("--overwrite", action="store_true", help="replace earlier reports of the same name")
+    rep.add_argument("--label-key", help="score domains against this .obs column")
+    rep.add_argument("--features-key", help="use this .obsm matrix as model input")
+    rep.add_argument("--kernel", help="Jupyter kernel to run the notebooks (default: the template's python3)")
+    rep.add_argument("--quiet", action="store_true", help="no progress bar")
+    for name in REPORT_OPTIONS:
+        rep.add_argument(f"--{name.replace('_', '-')}", type=RUN_OPTIONS[name][0], help=RUN_OPTIONS[name][1])
     return parser
+
+REPORT_OPTIONS = ("epochs", "beta", "lambda_spatial", "latent_dim", "n_neighbors", "n_domains", "resolution", "seed")
+
+def report_runs(args: argparse.Namespace) -> list[dict]:
+    "The batch a `report` command asks for: `--batch` entries, else one run per --data/--dataset, else the built-in section."
+    import json
+    shared = {k: getattr(args, k) for k in (*REPORT_OPTIONS, "label_key", "features_key") if getattr(args, k) is not None}
+    if args.batch:
+        try: runs = json.loads(args.batch.read_text())
+        except (OSError, json.JSONDecodeError) as e: raise ValueError(f"cannot read batch file {args.batch}: {e}") from None
+        if not isinstance(runs, list) or not all(isinstance(r, dict) for r in runs):
+            raise ValueError(f"{args.batch}: expected a JSON list of objects (one per report)")
+    else:
+        runs = [{"data": str(d)} for d in args.data] + [{"dataset": d} for d in args.dataset] or [{}]
+    return [{**shared, **run} for run in runs]
 
 def run_command(args: argparse.Namespace) -> dict:
     "Run the pipeline for parsed `run` arguments, write the outputs, print where they went."
@@ -61,6 +89,10 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.command == "run": run_command(args)
+        if args.command == "report":
+            from spatial_vae.report import run_reports
+            results = run_reports(report_runs(args), args.out, args.overwrite, not args.quiet, args.kernel)
+            if any(r.error for r in results): return 1
     except (FileNotFoundError, FileExistsError, ValueError, KeyError, ConnectionError, NotADirectoryError) as e:
         print(f"spatial-vae: error: {e.args[0] if e.args else e}", file=sys.stderr)
         return 2

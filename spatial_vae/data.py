@@ -78,7 +78,7 @@ def _synthetic_image(domain_grid: np.ndarray, rng: np.random.Generator) -> np.nd
     return np.clip(img, 0, 1)
 
 def synthetic_visium(n_rows: int = 40, n_cols: int = 40, n_genes: int = 400, n_domains: int = 5,
-                     fold_change: float = 1.8, markers_per_domain: int = 15, dispersion: float = 2.0,
+                     fold_change: float = 2.2, markers_per_domain: int = 15, dispersion: float = 2.0,
                      mean_depth: float = 1500.0, seed: int = 0, library_id: str = "synthetic") -> ad.AnnData:
     "A Visium-like section with known domains in `.obs['domain']`: hex grid, NB counts, H&E-like image."
     if n_rows < 2 or n_cols < 2: raise ValueError(f"n_rows and n_cols must be >= 2, got {n_rows}, {n_cols}")
@@ -169,7 +169,7 @@ def read_images(spatial_dir: str | Path) -> dict[str, np.ndarray]:
 def read_10x_matrix(path: str | Path) -> ad.AnnData:
     "scanpy's `read_10x_h5`, with a message that names the file when it is truncated or not a 10x matrix."
     try: adata = sc.read_10x_h5(path)
-    except (OSError, KeyError, ValueError) as e:
+    except Exception as e:        # h5py and scanpy raise many types on a broken file; the user needs the file name
         raise ValueError(f"cannot read {path}: the file is truncated, corrupt or not a 10x feature-barcode "
                          f"matrix ({type(e).__name__}: {e}). Re-download or re-copy it.") from None
     if adata.var_names.has_duplicates:

@@ -16,7 +16,7 @@ __all__ = ['CLUSTER_METHODS', 'find_domains', 'score_domains', 'spatial_coherenc
            'plot_latent_umap']
 
 # %% ../nbs/05_evaluation.ipynb #64e38ce2
-CLUSTER_METHODS = ("leiden", "kmeans", "gmm")
+CLUSTER_METHODS = ("auto", "leiden", "kmeans", "gmm")
 
 def _leiden(adata, resolution, seed, neighbors_key, key_added):
     sc.tl.leiden(adata, resolution=resolution, random_state=seed, neighbors_key=neighbors_key, key_added=key_added,
@@ -36,11 +36,12 @@ def _leiden_with_n(adata, n_domains, seed, neighbors_key, key_added, max_steps=4
     _leiden(adata, best[0], seed, neighbors_key, key_added)
     return best[0]
 
-def find_domains(adata: ad.AnnData, use_rep: str = "X_spatial_vae", method: str = "leiden", n_domains: int = 0,
+def find_domains(adata: ad.AnnData, use_rep: str = "X_spatial_vae", method: str = "auto", n_domains: int = 0,
                  resolution: float = 1.0, n_neighbors: int = 15, seed: int = 0,
                  key_added: str = "spatial_vae_domain") -> pd.Series:
-    "Cluster `.obsm[use_rep]` into domains in `.obs[key_added]`: Leiden (at `resolution`, or searched for `n_domains`), k-means or tied GMM."
+    "Cluster `.obsm[use_rep]` into domains in `.obs[key_added]`: Leiden (at `resolution`, or searched for `n_domains`), k-means or tied GMM; `auto` = GMM given `n_domains`, else Leiden."
     if method not in CLUSTER_METHODS: raise ValueError(f"cluster method must be one of {CLUSTER_METHODS}, got {method!r}")
+    if method == "auto": method = "gmm" if n_domains else "leiden"
     if use_rep not in adata.obsm: raise KeyError(f".obsm[{use_rep!r}] not found: train the model first (chapter 04)")
     if n_domains < 0 or n_domains > adata.n_obs: raise ValueError(f"n_domains must be in 0..{adata.n_obs}, got {n_domains}")
     if method != "leiden" and n_domains < 1: raise ValueError(f"method={method!r} needs n_domains >= 1")
@@ -49,7 +50,8 @@ def find_domains(adata: ad.AnnData, use_rep: str = "X_spatial_vae", method: str 
     if method == "leiden":
         key = f"{key_added}_neighbors"
         sc.pp.neighbors(adata, use_rep=use_rep, n_neighbors=min(n_neighbors, adata.n_obs - 1), random_state=seed, key_added=key)
-        used = _leiden_with_n(adata, n_domains, seed, key, key_added) if n_domains else resolution
+        if n_domains: used = _leiden_with_n(adata, n_domains, seed, key, key_added)
+        else: used = resolution; _leiden(adata, resolution, seed, key, key_added)
         adata.uns[key_added] = {"method": "leiden", "resolution": used, "use_rep": use_rep}
     else:
         if method == "kmeans":

@@ -131,7 +131,7 @@ def write_outputs(result: PipelineResult, out: str | Path, overwrite: bool = Fal
         written[name] = atomic_write(out / name, lambda p: fig.savefig(p, dpi=150, bbox_inches="tight", format="png"))
         plt.close(fig)
     written["spatial_vae.h5ad"] = atomic_write(out / "spatial_vae.h5ad", lambda p: adata.write_h5ad(p))
-    written["model.pt"] = atomic_write(out / "model.pt", lambda p: save_model(result.training.model, p, **result.metrics["settings"]))
+    written["model.pt"] = atomic_write(out / "model.pt", lambda p: save_model(result.training.model, p, {"settings": result.metrics["settings"]}))
     text = json.dumps(result.metrics, indent=2, default=str)
     written["metrics.json"] = atomic_write(out / "metrics.json", lambda p: p.write_text(text))
     return written

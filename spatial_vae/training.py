@@ -47,9 +47,9 @@ def _atomic_torch_save(obj, path: Path) -> None:
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     torch.save(obj, tmp); os.replace(tmp, path)
 
-def save_model(model: SpatialVAE, path: str | Path, **metadata) -> None:
-    "Save a trained model (weights, architecture and any metadata) to `path`, atomically."
-    _atomic_torch_save({"config": model.config, "state_dict": model.state_dict(), "metadata": metadata}, path)
+def save_model(model: SpatialVAE, path: str | Path, metadata: dict | None = None) -> None:
+    "Save a trained model (weights, architecture and a metadata dict) to `path`, atomically."
+    _atomic_torch_save({"config": model.config, "state_dict": model.state_dict(), "metadata": metadata or {}}, path)
 
 def load_model(path: str | Path, device: str = "cpu") -> SpatialVAE:
     "Load a model written by `save_model` (in eval mode)."
@@ -109,7 +109,7 @@ def check_training_parameters(epochs, learning_rate, batch_size, latent_dim, n_s
 
 def train_spatial_vae(adata: ad.AnnData, edges: np.ndarray, *, features_key: str = "X_pca", latent_dim: int = 16,
                       hidden_dims: tuple[int, ...] = (128, 64), dropout: float = 0.0, neighbour_context: bool = True, beta: float = 1e-3,
-                      lambda_spatial: float = 1.0, epochs: int = 300, learning_rate: float = 1e-3,
+                      lambda_spatial: float = 20.0, epochs: int = 300, learning_rate: float = 1e-3,
                       weight_decay: float = 0.0, batch_size: int = 0, early_stopping_patience: int = 0,
                       seed: int = 0, device: str = "auto", num_threads: int = 1, progress: bool = True, key_added: str = "X_spatial_vae",
                       checkpoint: str | Path | None = None, checkpoint_every: int = 50, resume: bool = False) -> TrainingResult:

