@@ -24,6 +24,7 @@ RUN_OPTIONS = {  # option: (type, help); defaults come from settings.ini
 }
 
 def build_parser() -> argparse.ArgumentParser:
+    "The `spatial-vae` argument parser: `run` and `report` subcommands."
     parser = argparse.ArgumentParser(prog="spatial-vae", description="Spatially aware VAE embeddings and tissue domains for Visium sections.")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run the main job on one section", description="Run the main job on one section. "

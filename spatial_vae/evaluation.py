@@ -19,6 +19,7 @@ __all__ = ['CLUSTER_METHODS', 'find_domains', 'score_domains', 'spatial_coherenc
 CLUSTER_METHODS = ("auto", "leiden", "kmeans", "gmm")
 
 def _leiden(adata, resolution, seed, neighbors_key, key_added):
+    "Leiden at one resolution into `.obs[key_added]`; returns the number of clusters."
     sc.tl.leiden(adata, resolution=resolution, random_state=seed, neighbors_key=neighbors_key, key_added=key_added,
                  flavor="igraph", n_iterations=2, directed=False)
     return adata.obs[key_added].nunique()
@@ -95,6 +96,7 @@ def latent_umap(adata: ad.AnnData, use_rep: str = "X_spatial_vae", n_neighbors: 
     return coords
 
 def _library_id(adata):
+    "The first library id in `.uns['spatial']`, or None."
     return next(iter(adata.uns["spatial"])) if adata.uns.get("spatial") else None
 
 def plot_spatial_domains(adata: ad.AnnData, domain_key: str = "spatial_vae_domain", title: str | None = None,

@@ -42,6 +42,7 @@ class ReportRun:
     error: str | None = None
 
 def _to_html(notebook: Path, html: Path) -> None:
+    "Export an executed notebook to HTML, atomically."
     from nbconvert import HTMLExporter
     body, _ = HTMLExporter().from_filename(str(notebook))
     tmp = html.with_name(f".{html.name}.partial"); tmp.write_text(body, encoding="utf-8"); os.replace(tmp, html)

@@ -9,6 +9,7 @@ export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 NUMBA_NUM_THRE
 bash "$HERE/setup_envs.sh" banksy spagcn
 python3 "$HERE/run_all.py" --methods banksy            # 3 sections x seeds 0-9 (~15-30 s/run)
 python3 "$HERE/run_all.py" --methods spagcn            # 3 sections x seeds 0-9 (~1 min/run)
+python3 "$HERE/run_all.py" --methods banksy_lam0.8     # variant: Banksy lambda 0.8 (domain setting)
 
 if [ "${WITH_SLOW:-1}" = "1" ]; then                   # ~15-25 min per run on one core
   bash "$HERE/setup_envs.sh" graphst stagate

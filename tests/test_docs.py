@@ -1,0 +1,93 @@
+"The docs site builds offline (nbdev-proc-nbs + smalldocs) and its pages show content and pictures in headless Chromium."
+import functools
+import http.server
+import shutil
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.fixture(scope="module")
+def site():
+    "Build the site from the notebooks and serve it on localhost."
+    bin_dir = Path(sys.executable).parent
+    for cmd in ([str(bin_dir / "nbdev-proc-nbs")], [str(bin_dir / "smalldocs"), "render", "--quiet", "_proc"]):
+        run = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+        assert run.returncode == 0, f"{cmd} failed:\n{run.stdout[-3000:]}\n{run.stderr[-3000:]}"
+    docs = ROOT / "_proc" / "_docs"
+    assert (docs / "index.html").is_file()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(docs))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def test_every_exported_function_is_documented(site):
+    "Each exported name has its signature and docstring on its chapter's page."
+    import importlib
+    import inspect
+    from spatial_vae._modidx import d
+    pages = {p.name: p.read_text() for p in (ROOT / "_proc" / "_docs").glob("*.html")}
+    for module, symbols in d["syms"].items():
+        mod = importlib.import_module(module)
+        # nbdev names the page after the module (Quarto honours it); smalldocs keeps the notebook's name: NN_module.html
+        page = next(text for name, text in pages.items() if name.endswith(module.split(".")[-1] + ".html"))
+        for name in symbols:
+            obj = mod
+            for part in name.split(".")[1 + module.count("."):]: obj = getattr(obj, part)
+            if not callable(obj) or name.split(".")[-1].startswith("_") or "." in name[len(module) + 1:]: continue
+            assert inspect.getdoc(obj), f"{name} has no docstring"
+            assert name.split(".")[-1] in page, f"{name} missing from its page"
+            assert _letters(inspect.getdoc(obj).splitlines()[0])[:40] in _letters(page), f"docstring of {name} not on its page"
+
+
+def _letters(text: str) -> str:
+    "Only letters and digits of the visible text: quotes, code marks and HTML escapes differ between renderers."
+    import html
+    import re
+    return re.sub(r"[^A-Za-z0-9]", "", html.unescape(re.sub(r"<[^>]+>", "", text)))
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not CHROMIUM:
+        pytest.skip("no chromium on this machine: install Debian's chromium (.ci/run does) to check the docs in a browser")
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu",
+                              "--disable-background-networking", "--disable-component-update", "--no-first-run"])
+        yield b
+        b.close()
+
+
+def _images(page):
+    "(src, naturalWidth) of every image on the page, after they have loaded."
+    page.wait_for_load_state("load")
+    return page.eval_on_selector_all("img", "els => els.map(e => [e.src, e.naturalWidth])")
+
+
+def test_home_page(site, browser):
+    page = browser.new_page()
+    page.goto(f"{site}/index.html")
+    assert "spatial_vae" in page.title()
+    text = page.inner_text("body")
+    assert "uv run main.py" in text and "uv run pytest" in text
+    images = _images(page)
+    assert images and all(width > 0 for _, width in images), images      # the quick-start domain map
+
+
+def test_evaluation_chapter(site, browser):
+    page = browser.new_page()
+    page.goto(f"{site}/05_evaluation.html")
+    text = page.inner_text("body")
+    for name in ("find_domains", "score_domains", "spatial_coherence", "plot_spatial_domains"):
+        assert name in text
+    images = _images(page)
+    assert len(images) >= 2 and all(width > 0 for _, width in images), images
