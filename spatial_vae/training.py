@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import os
 import random
+import signal
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,8 +24,9 @@ from .loss import seed_loss
 from .model import SpatialVAE
 
 # %% auto #0
-__all__ = ['seed_everything', 'deterministic_torch', 'pick_device', 'save_model', 'load_model', 'NonFiniteLossError',
-           'TrainingResult', 'embed', 'check_training_parameters', 'train_spatial_vae', 'plot_loss_history']
+__all__ = ['seed_everything', 'deterministic_torch', 'interrupt_at_epoch_end', 'pick_device', 'save_model', 'load_model',
+           'NonFiniteLossError', 'TrainingResult', 'embed', 'check_training_parameters', 'train_spatial_vae',
+           'plot_loss_history']
 
 # %% ../nbs/04_training.ipynb #12bfe706
 def seed_everything(seed: int) -> None:
@@ -36,6 +39,19 @@ class deterministic_torch:
         self.before = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
         torch.use_deterministic_algorithms(True, warn_only=True)
     def __exit__(self, *exc): torch.use_deterministic_algorithms(self.before[0], warn_only=self.before[1])
+
+class interrupt_at_epoch_end:
+    "Context manager: a first Ctrl-C asks training to stop at the end of the epoch (a consistent checkpoint); a second stops at once."
+    def __enter__(self):
+        self.requested = False
+        self.active = threading.current_thread() is threading.main_thread()   # signals reach the main thread only
+        if self.active: self.previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+    def _handle(self, signum, frame):
+        if self.requested: raise KeyboardInterrupt
+        self.requested = True
+    def __exit__(self, *exc):
+        if self.active: signal.signal(signal.SIGINT, self.previous)
 
 def pick_device(device: str = "auto") -> torch.device:
     "`'auto'` → CUDA when available, else CPU; otherwise the named device."
@@ -153,7 +169,7 @@ def train_spatial_vae(adata: ad.AnnData, edges: np.ndarray, *, features_key: str
     good_state = {k: v.clone() for k, v in model.state_dict().items()}
     bar = tqdm(range(start_epoch, epochs), desc="training spatial VAE", disable=not progress, initial=start_epoch, total=epochs)
     epoch = start_epoch
-    with deterministic_torch():   # exact repeats on CPU
+    with deterministic_torch(), interrupt_at_epoch_end() as ctrl_c:   # exact repeats on CPU; clean Ctrl-C
         try:
             for epoch in bar:
                 model.train()
@@ -176,6 +192,7 @@ def train_spatial_vae(adata: ad.AnnData, edges: np.ndarray, *, features_key: str
                 good_state = {k: v.clone() for k, v in model.state_dict().items()}
                 bar.set_postfix(loss=f"{sums['total']:.3f}", spatial=f"{sums['spatial']:.3f}")
                 if checkpoint and (epoch + 1) % checkpoint_every == 0: save_checkpoint(epoch + 1)
+                if ctrl_c.requested: raise KeyboardInterrupt
                 if early_stopping_patience:
                     if sums["total"] < best - 1e-4 * abs(best): best, since_best = sums["total"], 0
                     else: since_best += 1

@@ -19,3 +19,14 @@ def test_notebook_runs(notebook):
     nbdev_test = Path(sys.executable).parent / "nbdev-test"
     run = subprocess.run([str(nbdev_test), "--file-glob", notebook], cwd=NBS.parent, capture_output=True, text=True, timeout=900)
     assert run.returncode == 0, f"{notebook} failed:\n{run.stdout[-4000:]}\n{run.stderr[-4000:]}"
+
+
+@pytest.mark.parametrize("notebook", [n for n in NOTEBOOKS if n[:2].isdigit() and n < "06"] + ["report_template.ipynb"])
+def test_chapter_has_papermill_parameters(notebook):
+    "papermill needs one cell tagged `parameters` with at least the data and the seed."
+    import json
+    cells = json.loads((NBS / notebook).read_text())["cells"]
+    tagged = [c for c in cells if "parameters" in c["metadata"].get("tags", [])]
+    assert len(tagged) == 1, f"{notebook}: {len(tagged)} cells tagged 'parameters'"
+    source = "".join(tagged[0]["source"])
+    assert "data = " in source and "seed = " in source

@@ -1,0 +1,115 @@
+"Downloads, interrupted training and checkpoints: nothing half-written is left, and work can be resumed."
+import functools
+import hashlib
+import http.server
+import os
+import shutil
+import signal
+import tarfile
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import spatial_vae.data as data
+from spatial_vae.data import download_visium, preprocess, read_spaceranger, synthetic_visium
+from spatial_vae.graph import spatial_edges
+from spatial_vae.training import train_spatial_vae
+
+md5 = lambda p: hashlib.md5(Path(p).read_bytes()).hexdigest()
+
+
+class _Handler(http.server.SimpleHTTPRequestHandler):
+    "Serves files; a file whose name contains 'cut' is sent half and the connection dropped (an interrupted download)."
+    requests = []
+    def log_message(self, *args): pass
+    def do_GET(self):
+        _Handler.requests.append(self.path)
+        if "cut" in self.path:
+            body = Path(self.directory, self.path.lstrip("/")).read_bytes()
+            self.send_response(200); self.send_header("Content-Length", str(len(body))); self.end_headers()
+            self.wfile.write(body[: len(body) // 2]); self.wfile.flush()
+            self.connection.shutdown(2)
+            return
+        super().do_GET()
+
+
+@pytest.fixture
+def server(shared_data, tmp_path, monkeypatch):
+    "A localhost stand-in for 10x's download site, serving a real Space Ranger folder as a 'Fake' dataset."
+    site = tmp_path / "site" / "0.0" / "Fake"
+    site.mkdir(parents=True)
+    src = shared_data / "Mouse_CytAssist_FFPE_CoexpressDeconvolve"
+    shutil.copy(src / "filtered_feature_bc_matrix.h5", site / "Fake_filtered_feature_bc_matrix.h5")
+    with tarfile.open(site / "Fake_spatial.tar.gz", "w:gz") as tar:
+        tar.add(src / "spatial", arcname="spatial")
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Handler, directory=str(tmp_path / "site")))
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    monkeypatch.setattr(data, "TENX_BASE", f"http://127.0.0.1:{httpd.server_address[1]}")
+    files = {"filtered_feature_bc_matrix.h5": (0, md5(site / "Fake_filtered_feature_bc_matrix.h5")),
+             "spatial.tar.gz": (0, md5(site / "Fake_spatial.tar.gz"))}
+    monkeypatch.setitem(data.VISIUM_DATASETS, "Fake", ("0.0", files))
+    _Handler.requests.clear()
+    yield site, files
+    httpd.shutdown()
+
+
+def test_download_checksums_cache_and_reuse(server, tmp_path):
+    site, files = server
+    folder = download_visium("Fake", cache_dir=tmp_path / "cache", progress=False)
+    assert read_spaceranger(folder).n_obs == 2898
+    assert len(_Handler.requests) == 2
+    download_visium("Fake", cache_dir=tmp_path / "cache", progress=False)
+    assert len(_Handler.requests) == 2, "a cached, correct file is never downloaded again"
+
+
+def test_checksum_mismatch_leaves_nothing(server, tmp_path, monkeypatch):
+    site, files = server
+    monkeypatch.setitem(data.VISIUM_DATASETS, "Fake", ("0.0", {**files, "spatial.tar.gz": (0, "0" * 32)}))
+    with pytest.raises(ValueError, match="Fake_spatial.tar.gz downloaded from .* failed its md5 check"):
+        download_visium("Fake", cache_dir=tmp_path / "cache", progress=False)
+    left = sorted(p.name for p in (tmp_path / "cache" / "Fake").iterdir())
+    assert left == ["Fake_filtered_feature_bc_matrix.h5"], left     # the good file stays, no half or bad file
+
+
+def test_interrupted_download_leaves_nothing_and_restarts(server, tmp_path, monkeypatch):
+    site, files = server
+    shutil.copy(site / "Fake_spatial.tar.gz", site / "cut_spatial.tar.gz")
+    monkeypatch.setattr(data, "dataset_files", lambda name: [
+        ("Fake_spatial.tar.gz", f"{data.TENX_BASE}/0.0/Fake/cut_spatial.tar.gz", 0, files["spatial.tar.gz"][1])])
+    with pytest.raises(ConnectionError, match="could not download .* put it in"):
+        download_visium("Fake", cache_dir=tmp_path / "cache", progress=False)
+    assert list((tmp_path / "cache" / "Fake").iterdir()) == []          # no partial file
+    monkeypatch.undo()                                                   # the connection is back: a clean restart
+    monkeypatch.setattr(data, "TENX_BASE", data.TENX_BASE)
+
+
+def test_offline_message_says_where_to_put_files(tmp_path, monkeypatch):
+    monkeypatch.setattr(data, "TENX_BASE", "http://127.0.0.1:9")       # nothing listens on the discard port
+    with pytest.raises(ConnectionError, match=r"put it in .*Visium_Human_Breast_Cancer"):
+        download_visium("Visium_Human_Breast_Cancer", cache_dir=tmp_path, progress=False)
+    assert [p for p in (tmp_path / "Visium_Human_Breast_Cancer").iterdir()] == []
+
+
+@pytest.fixture(scope="module")
+def small():
+    adata = synthetic_visium(n_rows=16, n_cols=16, n_genes=150, markers_per_domain=10)
+    preprocess(adata, n_top_genes=120, n_pcs=20)
+    return adata, spatial_edges(adata)
+
+
+def test_ctrl_c_leaves_a_checkpoint_that_resumes(small, tmp_path):
+    adata, edges = small
+    full = adata.copy()
+    train_spatial_vae(full, edges, epochs=400, progress=False)
+    ckpt = tmp_path / "ckpt.pt"
+    timer = threading.Timer(1.0, lambda: os.kill(os.getpid(), signal.SIGINT))   # Ctrl-C during training
+    timer.start()
+    part = adata.copy()
+    with pytest.raises(KeyboardInterrupt, match="checkpoint saved to"):
+        train_spatial_vae(part, edges, epochs=400, progress=False, checkpoint=ckpt)
+    timer.cancel()
+    assert ckpt.is_file() and not list(tmp_path.glob(".*tmp*"))
+    train_spatial_vae(part, edges, epochs=400, progress=False, checkpoint=ckpt, resume=True)
+    assert np.allclose(part.obsm["X_spatial_vae"], full.obsm["X_spatial_vae"], atol=1e-5)
