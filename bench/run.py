@@ -146,7 +146,7 @@ def figure() -> None:
                 ax.invert_yaxis(); ax.set_aspect("equal")
         axes[row][0].text(-0.1, 0.5, section, transform=axes[row][0].transAxes, rotation=90, va="center", ha="right", fontsize=9)
     fig.tight_layout()
-    fig.savefig(HERE / "domains.png", dpi=110)
+    fig.savefig(HERE / "domains.png", dpi=70)
 
 
 if __name__ == "__main__":
