@@ -41,6 +41,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                       'spatial_vae/evaluation.py')},
             'spatial_vae.graph': { 'spatial_vae.graph._squidpy_graph': ('graph.html#_squidpy_graph', 'spatial_vae/graph.py'),
                                    'spatial_vae.graph.degree_summary': ('graph.html#degree_summary', 'spatial_vae/graph.py'),
+                                   'spatial_vae.graph.edges_to_adjacency': ('graph.html#edges_to_adjacency', 'spatial_vae/graph.py'),
                                    'spatial_vae.graph.neighbour_mean': ('graph.html#neighbour_mean', 'spatial_vae/graph.py'),
                                    'spatial_vae.graph.spatial_edges': ('graph.html#spatial_edges', 'spatial_vae/graph.py')},
             'spatial_vae.loss': {'spatial_vae.loss.seed_loss': ('loss.html#seed_loss', 'spatial_vae/loss.py')},

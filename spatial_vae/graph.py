@@ -13,7 +13,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 # %% auto #0
-__all__ = ['GRAPH_METHODS', 'spatial_edges', 'degree_summary', 'neighbour_mean']
+__all__ = ['GRAPH_METHODS', 'spatial_edges', 'degree_summary', 'edges_to_adjacency', 'neighbour_mean']
 
 # %% ../nbs/01_graph.ipynb #a35a39f6
 GRAPH_METHODS = ("hex", "knn", "radius")
@@ -61,10 +61,13 @@ def degree_summary(edges: np.ndarray, n_spots: int) -> pd.Series:
                       "min degree": degree.min(), "max degree": degree.max(), "isolated spots": int((degree == 0).sum())})
 
 # %% ../nbs/01_graph.ipynb #d01b82de
+def edges_to_adjacency(edges: np.ndarray, n_spots: int) -> sp.csr_matrix:
+    "The sparse (n_spots x n_spots) 0/1 adjacency matrix of an edge index."
+    return sp.csr_matrix((np.ones(edges.shape[1], np.float32), (edges[0], edges[1])), shape=(n_spots, n_spots))
+
 def neighbour_mean(features: np.ndarray, edges: np.ndarray) -> np.ndarray:
     "Mean of each spot's neighbours' feature rows; a spot without neighbours keeps its own features."
-    n = len(features)
-    adj = sp.csr_matrix((np.ones(edges.shape[1], np.float32), (edges[0], edges[1])), shape=(n, n))
+    adj = edges_to_adjacency(edges, len(features))
     degree = np.asarray(adj.sum(1)).ravel()
     mean = adj @ features / np.maximum(degree, 1)[:, None]
     isolated = degree == 0

@@ -19,7 +19,7 @@ import scipy.sparse as sp
 import torch
 from tqdm.auto import tqdm
 
-from .graph import neighbour_mean
+from .graph import edges_to_adjacency, neighbour_mean
 from .loss import seed_loss
 from .model import SpatialVAE
 
@@ -156,7 +156,7 @@ def train_spatial_vae(adata: ad.AnnData, edges: np.ndarray, *, features_key: str
         gen.set_state(state["generator"]); torch.set_rng_state(state["torch_rng"])
     x_all = torch.as_tensor(features, device=dev)
     c_all = None if context is None else torch.as_tensor(context, device=dev)
-    adj = sp.csr_matrix((np.ones(edges.shape[1], np.float32), (edges[0], edges[1])), shape=(adata.n_obs,) * 2)
+    adj = edges_to_adjacency(edges, adata.n_obs)
     edges_all = torch.as_tensor(edges, dtype=torch.long, device=dev)
 
     def save_checkpoint(epoch):
