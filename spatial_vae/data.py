@@ -20,8 +20,8 @@ import scanpy as sc
 import scipy.sparse as sp
 
 # %% auto #0
-__all__ = ['SETTINGS_ENV', 'POSITION_COLUMNS', 'TENX_BASE', 'VISIUM_DATASETS', 'project_root', 'settings_path', 'read_settings',
-           'synthetic_visium', 'read_positions', 'read_scalefactors', 'read_images', 'read_10x_matrix',
+__all__ = ['SETTINGS_ENV', 'POSITION_COLUMNS', 'TENX_BASE', 'VISIUM_DATASETS', 'project_root', 'atomic_write', 'settings_path',
+           'read_settings', 'synthetic_visium', 'read_positions', 'read_scalefactors', 'read_images', 'read_10x_matrix',
            'read_spaceranger', 'shared_data_dir', 'dataset_files', 'download_visium', 'check_section', 'load_section',
            'preprocess']
 
@@ -42,6 +42,16 @@ def project_root() -> Path:
     "The folder holding the `spatial_vae` package (the repository root in a development install)."
     import importlib.util
     return Path(importlib.util.find_spec("spatial_vae").origin).resolve().parent.parent
+
+def atomic_write(path: str | Path, write) -> Path:
+    "Call `write(tmp_path)`, then move the temporary file onto `path`: readers never see a partial file."
+    path = Path(path)
+    tmp = path.with_name(f".{path.stem}.partial{os.getpid()}{path.suffix}")
+    try:
+        write(tmp); os.replace(tmp, path)
+    finally:
+        if tmp.exists(): tmp.unlink()
+    return path
 
 def settings_path() -> Path:
     "Where the defaults are read from: `$SPATIAL_VAE_SETTINGS`, else the project's `settings.ini`."

@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import json
-import os
 import platform
 import time
 import warnings
@@ -17,15 +16,14 @@ from pathlib import Path
 import anndata as ad
 import numpy as np
 
-from .data import check_section, load_section, preprocess, read_settings
+from .data import atomic_write, check_section, load_section, preprocess, read_settings
 from .evaluation import (find_domains, latent_umap, plot_latent_umap, plot_spatial_domains,
                                     score_domains, spatial_coherence)
 from .graph import spatial_edges
 from .training import TrainingResult, plot_loss_history, save_model, train_spatial_vae
 
 # %% auto #0
-__all__ = ['OUTPUT_FILES', 'merged_settings', 'PipelineResult', 'run_pipeline', 'atomic_write', 'prepare_output_dir',
-           'write_outputs']
+__all__ = ['OUTPUT_FILES', 'merged_settings', 'PipelineResult', 'run_pipeline', 'prepare_output_dir', 'write_outputs']
 
 # %% ../nbs/06_pipeline.ipynb #3d411060
 def merged_settings(overrides: dict | None = None, path=None) -> dict[str, dict]:
@@ -97,16 +95,6 @@ def run_pipeline(data=None, dataset: str | None = None, *, features_key: str | N
 
 # %% ../nbs/06_pipeline.ipynb #f9f6f869
 OUTPUT_FILES = ("spatial_clusters.png", "latent_space_umap.png", "loss_curves.png", "spatial_vae.h5ad", "model.pt", "metrics.json")
-
-def atomic_write(path: Path, write) -> Path:
-    "Call `write(tmp_path)`, then move the temporary file onto `path`: readers never see a partial file."
-    path = Path(path)
-    tmp = path.with_name(f".{path.stem}.partial{os.getpid()}{path.suffix}")
-    try:
-        write(tmp); os.replace(tmp, path)
-    finally:
-        if tmp.exists(): tmp.unlink()
-    return path
 
 def prepare_output_dir(out: str | Path, overwrite: bool = False) -> Path:
     "Create `out`, refusing a folder that already holds results unless `overwrite`."

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from .data import project_root
+from .data import atomic_write, project_root
 
 # %% auto #0
 __all__ = ['report_template', 'report_name', 'ReportRun', 'run_report', 'run_reports']
@@ -45,7 +45,7 @@ def _to_html(notebook: Path, html: Path) -> None:
     "Export an executed notebook to HTML, atomically."
     from nbconvert import HTMLExporter
     body, _ = HTMLExporter().from_filename(str(notebook))
-    tmp = html.with_name(f".{html.name}.partial"); tmp.write_text(body, encoding="utf-8"); os.replace(tmp, html)
+    atomic_write(html, lambda p: p.write_text(body, encoding="utf-8"))
 
 def run_report(params: dict, out: str | Path, overwrite: bool = False, kernel: str | None = None) -> ReportRun:
     "Execute the report notebook with `params` into `out/<name>/`; never overwrites a finished report unless asked."
@@ -58,7 +58,7 @@ def run_report(params: dict, out: str | Path, overwrite: bool = False, kernel: s
     nb_params = {k: (str(v) if isinstance(v, Path) else v) for k, v in params.items() if k != "name"}
     nb_params.setdefault("sample_id", name)
     nb_params["out_dir"] = str(folder.resolve())
-    (folder / "parameters.json").write_text(json.dumps(nb_params, indent=2))
+    atomic_write(folder / "parameters.json", lambda p: p.write_text(json.dumps(nb_params, indent=2)))
     partial = folder / ".report.partial.ipynb"
     try:
         pm.execute_notebook(str(report_template()), str(partial), parameters=nb_params, kernel_name=kernel,

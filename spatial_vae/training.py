@@ -5,7 +5,6 @@
 # %% ../nbs/04_training.ipynb #962fe09c
 from __future__ import annotations
 
-import os
 import random
 import signal
 import threading
@@ -19,6 +18,7 @@ import scipy.sparse as sp
 import torch
 from tqdm.auto import tqdm
 
+from .data import atomic_write
 from .graph import edges_to_adjacency, neighbour_mean
 from .loss import seed_loss
 from .model import SpatialVAE
@@ -60,8 +60,7 @@ def pick_device(device: str = "auto") -> torch.device:
 def _atomic_torch_save(obj, path: Path) -> None:
     "Write to a temporary name, then move into place: a crash never leaves half a file."
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    torch.save(obj, tmp); os.replace(tmp, path)
+    atomic_write(path, lambda p: torch.save(obj, p))
 
 def save_model(model: SpatialVAE, path: str | Path, metadata: dict | None = None) -> None:
     "Save a trained model (weights, architecture and a metadata dict) to `path`, atomically."
