@@ -47,7 +47,7 @@ def run_one(method: str, section: str, seed: int) -> dict:
     from spatial_vae.data import preprocess, shared_data_dir
     from spatial_vae.evaluation import find_domains, score_domains, spatial_coherence
     from spatial_vae.graph import spatial_edges
-    from spatial_vae.pipeline import merged_settings
+    from spatial_vae.pipeline import merged_settings, training_arguments
     from spatial_vae.training import train_spatial_vae
     file, label_key, features_key = SECTIONS[section]
     t0 = time.perf_counter()
@@ -63,13 +63,8 @@ def run_one(method: str, section: str, seed: int) -> dict:
     if METHODS[method] is None:
         find_domains(adata, use_rep=features_key, method=method.split("_")[1], n_domains=n_domains, seed=seed)
     else:
-        s = merged_settings(METHODS[method])
-        m, l, t = s["model"], s["loss"], s["training"]
-        train_spatial_vae(adata, edges, features_key=features_key, latent_dim=m["latent_dim"],
-                          hidden_dims=tuple(np.atleast_1d(m["hidden_dims"]).astype(int)), dropout=m["dropout"],
-                          neighbour_context=m["neighbour_context"], beta=l["beta"], lambda_spatial=l["lambda_spatial"],
-                          epochs=t["epochs"], learning_rate=t["learning_rate"], seed=seed, num_threads=t["num_threads"],
-                          progress=False)
+        s = merged_settings({**METHODS[method], "seed": seed})
+        train_spatial_vae(adata, edges, features_key=features_key, progress=False, **training_arguments(s))
         find_domains(adata, method=s["evaluation"]["cluster_method"], n_domains=n_domains, seed=seed)
     wall = time.perf_counter() - t0
     scores = score_domains(adata, label_key)

@@ -16,10 +16,12 @@ __all__ = ['RUN_OPTIONS', 'REPORT_OPTIONS', 'build_parser', 'report_runs', 'run_
 RUN_OPTIONS = {  # option: (type, help); defaults come from settings.ini
     "epochs": (int, "training epochs"), "latent_dim": (int, "latent dimensions"),
     "beta": (float, "weight of the KL term"), "lambda_spatial": (float, "weight of the spatial smoothness term"),
-    "n_neighbors": (int, "neighbours per spot for --graph knn"), "graph": (str, "spatial graph: hex, knn or radius"),
+    "n_neighbors": (int, "neighbours per spot for --graph knn"), "graph": (str, "spatial graph: auto, hex, square, knn or radius"),
     "n_domains": (int, "number of domains (0: Leiden at --resolution)"), "resolution": (float, "Leiden resolution"),
     "cluster_method": (str, "leiden, kmeans or gmm"), "seed": (int, "random seed"),
-    "learning_rate": (float, "Adam learning rate"), "batch_size": (int, "spots per minibatch (0: full batch)"),
+    "learning_rate": (float, "Adam learning rate"), "batch_size": (int, "spots per minibatch (0: auto)"),
+    "max_steps": (int, "cap on optimiser steps (0: none)"), "device": (str, "auto, cpu or cuda"),
+    "workers": (int, "DDP worker processes for training (1: none)"),
     "n_pcs": (int, "principal components used as model input"), "n_top_genes": (int, "highly variable genes"),
 }
 

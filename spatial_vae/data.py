@@ -21,9 +21,9 @@ import scipy.sparse as sp
 
 # %% auto #0
 __all__ = ['SETTINGS_ENV', 'POSITION_COLUMNS', 'TENX_BASE', 'VISIUM_DATASETS', 'project_root', 'atomic_write', 'settings_path',
-           'read_settings', 'synthetic_visium', 'read_positions', 'read_scalefactors', 'read_images', 'read_10x_matrix',
-           'read_spaceranger', 'shared_data_dir', 'dataset_files', 'download_visium', 'check_section', 'load_section',
-           'preprocess']
+           'read_settings', 'synthetic_visium', 'synthetic_hd', 'read_positions', 'read_scalefactors', 'read_images',
+           'read_10x_matrix', 'read_spaceranger', 'shared_data_dir', 'dataset_files', 'download_visium',
+           'check_section', 'load_section', 'preprocess']
 
 # %% ../nbs/00_data.ipynb #9487a2f5
 SETTINGS_ENV = "SPATIAL_VAE_SETTINGS"
@@ -88,8 +88,9 @@ def _synthetic_image(domain_grid: np.ndarray) -> np.ndarray:
 
 def synthetic_visium(n_rows: int = 40, n_cols: int = 40, n_genes: int = 400, n_domains: int = 5,
                      fold_change: float = 2.2, markers_per_domain: int = 15, dispersion: float = 2.0,
-                     mean_depth: float = 1500.0, seed: int = 0, library_id: str = "synthetic") -> ad.AnnData:
-    "A Visium-like section with known domains in `.obs['domain']`: hex grid, NB counts, H&E-like image."
+                     mean_depth: float = 1500.0, seed: int = 0, expression_seed: int | None = None,
+                     library_id: str = "synthetic") -> ad.AnnData:
+    "A Visium-like section with known domains in `.obs['domain']`: hex grid, NB counts, H&E-like image; `expression_seed` fixes the gene programmes (serial sections of one tissue)."
     if n_rows < 2 or n_cols < 2: raise ValueError(f"n_rows and n_cols must be >= 2, got {n_rows}, {n_cols}")
     if not 1 <= n_domains * markers_per_domain <= n_genes:
         raise ValueError(f"n_domains * markers_per_domain ({n_domains * markers_per_domain}) must be in 1..n_genes ({n_genes})")
@@ -101,10 +102,11 @@ def synthetic_visium(n_rows: int = 40, n_cols: int = 40, n_genes: int = 400, n_d
     u, v = y / y.max(), x / x.max()
     domain = _synthetic_domains(u, v, n_domains)
     # expression: gene baselines, then each domain up-regulates its own markers (and shares a few with the next)
-    base = rng.lognormal(mean=-6.0, sigma=1.0, size=n_genes)
+    programmes = rng if expression_seed is None else np.random.default_rng(expression_seed)
+    base = programmes.lognormal(mean=-6.0, sigma=1.0, size=n_genes)
     base /= base.sum()
     log_fc = np.zeros((n_domains, n_genes))
-    genes = rng.permutation(n_genes)
+    genes = programmes.permutation(n_genes)
     for d in range(n_domains):
         own = genes[d * markers_per_domain:(d + 1) * markers_per_domain]
         log_fc[d, own] = np.log(fold_change)
@@ -129,6 +131,56 @@ def synthetic_visium(n_rows: int = 40, n_cols: int = 40, n_genes: int = 400, n_d
         "scalefactors": {"tissue_lowres_scalef": scale, "tissue_hires_scalef": scale,
                          "spot_diameter_fullres": 0.55 * pitch, "fiducial_diameter_fullres": 0.8 * pitch},
         "metadata": {"source": "spatial_vae.data.synthetic_visium", "seed": seed}}}
+    return adata
+
+# %% ../nbs/00_data.ipynb #d9ffd629
+def _multinomial_counts(depth: np.ndarray, domain: np.ndarray, profiles: np.ndarray, rng: np.random.Generator,
+                        chunk: int = 100_000) -> sp.csr_matrix:
+    "Sparse counts: bin i draws `depth[i]` reads over genes from `profiles[domain[i]]`, a chunk of bins at a time."
+    cdf = np.cumsum(profiles, axis=1); cdf[:, -1] = 1.0
+    blocks = []
+    for start in range(0, len(depth), chunk):
+        d, dom = depth[start:start + chunk], domain[start:start + chunk]
+        read_bin = np.repeat(np.arange(len(d), dtype=np.int32), d)          # one entry per read
+        read_gene, u, read_dom = np.empty(len(read_bin), np.int32), rng.random(len(read_bin)), dom[read_bin]
+        for k in range(len(profiles)):
+            mine = read_dom == k
+            read_gene[mine] = np.searchsorted(cdf[k], u[mine], side="right")
+        block = sp.csr_matrix((np.ones(len(read_bin), np.float32), (read_bin, read_gene)), shape=(len(d), profiles.shape[1]))
+        block.sum_duplicates(); blocks.append(block)
+    return sp.vstack(blocks, format="csr")
+
+def synthetic_hd(n_bins: int = 100_000, n_genes: int = 500, n_domains: int = 7, mean_depth: float = 200.0,
+                 fold_change: float = 2.5, markers_per_domain: int = 15, bin_size_um: float = 16.0, seed: int = 0,
+                 library_id: str = "synthetic_hd") -> ad.AnnData:
+    "A Visium HD-like section of `n_bins` square bins with known domains in `.obs['domain']`; sparse counts, no image."
+    if n_bins < 4: raise ValueError(f"n_bins must be >= 4, got {n_bins}")
+    if not 1 <= n_domains * markers_per_domain <= n_genes:
+        raise ValueError(f"n_domains * markers_per_domain ({n_domains * markers_per_domain}) must be in 1..n_genes ({n_genes})")
+    if not mean_depth > 0: raise ValueError(f"mean_depth must be > 0, got {mean_depth}")
+    rng = np.random.default_rng(seed)
+    side = int(np.ceil(np.sqrt(n_bins)))                                 # a square patch, filled row by row
+    rows, cols = np.divmod(np.arange(n_bins), side)
+    domain = _synthetic_domains(rows / max(rows.max(), 1), cols / max(side - 1, 1), n_domains)
+    base = rng.lognormal(mean=-6.0, sigma=1.0, size=n_genes)
+    log_fc = np.zeros((n_domains, n_genes))
+    genes = rng.permutation(n_genes)
+    for d in range(n_domains): log_fc[d, genes[d * markers_per_domain:(d + 1) * markers_per_domain]] = np.log(fold_change)
+    profiles = base * np.exp(log_fc)
+    profiles /= profiles.sum(1, keepdims=True)
+    depth = rng.poisson(rng.lognormal(np.log(mean_depth), 0.4, size=n_bins))   # over-dispersed depth per bin
+    counts = _multinomial_counts(depth, domain, profiles, rng)
+    microns_per_pixel = 0.2738                                           # a typical HD full-resolution scan
+    pitch = bin_size_um / microns_per_pixel
+    adata = ad.AnnData(counts, obs=pd.DataFrame({"in_tissue": 1, "array_row": rows, "array_col": cols,
+                                                 "domain": pd.Categorical([f"D{d}" for d in domain])},
+                                                index=pd.Index([f"s_{bin_size_um:03.0f}um_{r:05d}_{c:05d}-1" for r, c in zip(rows, cols)])),
+                       var=pd.DataFrame(index=[f"Gene{g:04d}" for g in range(n_genes)]))
+    adata.obsm["spatial"] = np.column_stack([cols, rows]).astype(float) * pitch
+    adata.uns["ground_truth_key"] = "domain"
+    adata.uns["spatial"] = {library_id: {"images": {}, "scalefactors": {
+        "bin_size_um": bin_size_um, "microns_per_pixel": microns_per_pixel, "spot_diameter_fullres": pitch},
+        "metadata": {"source": "spatial_vae.data.synthetic_hd", "seed": seed}}}
     return adata
 
 # %% ../nbs/00_data.ipynb #05434bcc

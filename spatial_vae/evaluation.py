@@ -12,8 +12,8 @@ import scanpy as sc
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
 # %% auto #0
-__all__ = ['CLUSTER_METHODS', 'find_domains', 'score_domains', 'spatial_coherence', 'latent_umap', 'plot_spatial_domains',
-           'plot_latent_umap']
+__all__ = ['CLUSTER_METHODS', 'fit_sample', 'find_domains', 'score_domains', 'spatial_coherence', 'latent_umap',
+           'plot_spatial_domains', 'plot_latent_umap']
 
 # %% ../nbs/05_evaluation.ipynb #64e38ce2
 CLUSTER_METHODS = ("auto", "leiden", "kmeans", "gmm")
@@ -37,33 +37,54 @@ def _leiden_with_n(adata, n_domains, seed, neighbors_key, key_added, max_steps=4
     _leiden(adata, best[0], seed, neighbors_key, key_added)
     return best[0]
 
+def fit_sample(n: int, max_spots: int, seed: int = 0) -> np.ndarray | None:
+    "Sorted indices of a seeded random sample of `max_spots` of `n` spots; None when all fit (or `max_spots=0`)."
+    if not max_spots or n <= max_spots: return None
+    return np.sort(np.random.default_rng(seed).choice(n, max_spots, replace=False))
+
+def _assign_nearest_mean(X: np.ndarray, sample: np.ndarray, labels: np.ndarray, chunk: int = 200_000) -> np.ndarray:
+    "Labels for all rows of `X`: the sample keeps its `labels`, every other row takes the label with the nearest mean."
+    classes = np.unique(labels)
+    means = np.stack([X[sample][labels == c].mean(0) for c in classes])
+    out = np.concatenate([classes[((X[i:i + chunk, None, :] - means[None]) ** 2).sum(-1).argmin(1)]
+                          for i in range(0, len(X), chunk)])
+    out[sample] = labels
+    return out
+
 def find_domains(adata: ad.AnnData, use_rep: str = "X_spatial_vae", method: str = "auto", n_domains: int = 0,
-                 resolution: float = 1.0, n_neighbors: int = 15, seed: int = 0,
+                 resolution: float = 1.0, n_neighbors: int = 15, seed: int = 0, max_fit_spots: int = 100_000,
                  key_added: str = "spatial_vae_domain") -> pd.Series:
-    "Cluster `.obsm[use_rep]` into domains in `.obs[key_added]`: Leiden (at `resolution`, or searched for `n_domains`), k-means or tied GMM; `auto` = GMM given `n_domains`, else Leiden."
+    "Cluster `.obsm[use_rep]` into domains in `.obs[key_added]`: Leiden (at `resolution`, or searched for `n_domains`), k-means or tied GMM; `auto` = GMM given `n_domains`, else Leiden. Above `max_fit_spots` spots the clusterer is fitted on a seeded sample and assigns the rest."
     if method not in CLUSTER_METHODS: raise ValueError(f"cluster method must be one of {CLUSTER_METHODS}, got {method!r}")
     if method == "auto": method = "gmm" if n_domains else "leiden"
     if use_rep not in adata.obsm: raise KeyError(f".obsm[{use_rep!r}] not found: train the model first (chapter 04)")
     if n_domains < 0 or n_domains > adata.n_obs: raise ValueError(f"n_domains must be in 0..{adata.n_obs}, got {n_domains}")
     if method != "leiden" and n_domains < 1: raise ValueError(f"method={method!r} needs n_domains >= 1")
     if not resolution > 0: raise ValueError(f"resolution must be > 0, got {resolution}")
+    if max_fit_spots < 0: raise ValueError(f"max_fit_spots must be >= 0 (0 = fit on all spots), got {max_fit_spots}")
     X = np.asarray(adata.obsm[use_rep])
+    sample = fit_sample(adata.n_obs, max_fit_spots, seed)
+    # a million spots: fit on a sample (clustering cost is superlinear), then label everything
+    fit = adata if sample is None else ad.AnnData(obs=pd.DataFrame(index=adata.obs_names[sample]), obsm={use_rep: X[sample]})
     if method == "leiden":
         key = f"{key_added}_neighbors"
-        sc.pp.neighbors(adata, use_rep=use_rep, n_neighbors=min(n_neighbors, adata.n_obs - 1), random_state=seed, key_added=key)
-        if n_domains: used = _leiden_with_n(adata, n_domains, seed, key, key_added)
-        else: used = resolution; _leiden(adata, resolution, seed, key, key_added)
-        adata.uns[key_added] = {"method": "leiden", "resolution": used, "use_rep": use_rep}
+        sc.pp.neighbors(fit, use_rep=use_rep, n_neighbors=min(n_neighbors, fit.n_obs - 1), random_state=seed, key_added=key)
+        if n_domains: used = _leiden_with_n(fit, n_domains, seed, key, key_added)
+        else: used = resolution; _leiden(fit, resolution, seed, key, key_added)
+        labels = fit.obs[key_added].astype(str).to_numpy()
+        if sample is not None: labels = _assign_nearest_mean(X, sample, labels)
+        info = {"method": "leiden", "resolution": used}
     else:
         if method == "kmeans":
             from sklearn.cluster import KMeans
-            labels = KMeans(n_domains, n_init=10, random_state=seed).fit_predict(X)
+            model = KMeans(n_domains, n_init=10, random_state=seed)
         else:
             from sklearn.mixture import GaussianMixture
-            labels = GaussianMixture(n_domains, covariance_type="tied", n_init=3, random_state=seed).fit_predict(X)
-        adata.obs[key_added] = pd.Categorical(labels.astype(str), categories=[str(i) for i in range(n_domains)])
-        adata.uns[key_added] = {"method": method, "use_rep": use_rep}
-    adata.obs[key_added] = adata.obs[key_added].cat.remove_unused_categories()
+            model = GaussianMixture(n_domains, covariance_type="tied", n_init=3, random_state=seed)
+        labels = (model.fit_predict(X) if sample is None else model.fit(X[sample]).predict(X)).astype(str)
+        info = {"method": method}
+    adata.obs[key_added] = pd.Categorical(labels, categories=sorted(np.unique(labels), key=int))
+    adata.uns[key_added] = {**info, "use_rep": use_rep, "fitted_on": int(fit.n_obs)}
     return adata.obs[key_added]
 
 # %% ../nbs/05_evaluation.ipynb #50a80c3e
@@ -87,12 +108,18 @@ def spatial_coherence(adata: ad.AnnData, edges: np.ndarray, domain_key: str = "s
 
 # %% ../nbs/05_evaluation.ipynb #5f39332c
 def latent_umap(adata: ad.AnnData, use_rep: str = "X_spatial_vae", n_neighbors: int = 15, min_dist: float = 0.3,
-                seed: int = 0, key_added: str | None = None) -> np.ndarray:
-    "UMAP of `.obsm[use_rep]` into `.obsm[key_added]` (default `use_rep + '_umap'`); seeded, so it repeats."
+                seed: int = 0, max_spots: int = 50_000, key_added: str | None = None) -> np.ndarray:
+    "UMAP of `.obsm[use_rep]` into `.obsm[key_added]` (default `use_rep + '_umap'`), seeded; above `max_spots` spots only a seeded sample is embedded (the rest are NaN)."
     import umap
     if use_rep not in adata.obsm: raise KeyError(f".obsm[{use_rep!r}] not found")
-    reducer = umap.UMAP(n_neighbors=min(n_neighbors, adata.n_obs - 1), min_dist=min_dist, random_state=seed)
-    adata.obsm[key_added or f"{use_rep}_umap"] = coords = reducer.fit_transform(np.asarray(adata.obsm[use_rep]))
+    if max_spots < 0: raise ValueError(f"max_spots must be >= 0 (0 = all spots), got {max_spots}")
+    X = np.asarray(adata.obsm[use_rep])
+    sample = fit_sample(adata.n_obs, max_spots, seed)
+    rows = slice(None) if sample is None else sample
+    reducer = umap.UMAP(n_neighbors=min(n_neighbors, len(X[rows]) - 1), min_dist=min_dist, random_state=seed)
+    coords = np.full((adata.n_obs, 2), np.nan, dtype=np.float32)
+    coords[rows] = reducer.fit_transform(X[rows])   # a picture needs ~10^4-10^5 points, not a million
+    adata.obsm[key_added or f"{use_rep}_umap"] = coords
     return coords
 
 def _library_id(adata):
@@ -100,10 +127,14 @@ def _library_id(adata):
     return next(iter(adata.uns["spatial"])) if adata.uns.get("spatial") else None
 
 def plot_spatial_domains(adata: ad.AnnData, domain_key: str = "spatial_vae_domain", title: str | None = None,
-                         ax=None, show_image: bool = True):
-    "Domains drawn on the tissue image when the section has one (scanpy's spatial plot), else on spot coordinates."
+                         ax=None, show_image: bool = True, max_spots: int = 200_000, seed: int = 0):
+    "Domains drawn on the tissue image when the section has one (scanpy's spatial plot), else on spot coordinates; above `max_spots` a seeded sample is drawn."
     import matplotlib.pyplot as plt
     fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(6, 5.5))
+    sample = fit_sample(adata.n_obs, max_spots, seed)
+    if sample is not None:   # a million points overplot anyway; a sample draws the same map in seconds
+        title = f"{title or domain_key} ({len(sample):,} of {adata.n_obs:,} spots drawn)"
+        adata = adata[sample]
     lib = _library_id(adata)
     images = adata.uns["spatial"][lib].get("images", {}) if lib else {}
     if show_image and images:
@@ -112,17 +143,17 @@ def plot_spatial_domains(adata: ad.AnnData, domain_key: str = "spatial_vae_domai
                       title=title or domain_key, alpha_img=0.8)
     else:
         sc.pl.embedding(adata, basis="spatial", color=domain_key, ax=ax, show=False, title=title or domain_key,
-                        size=max(120000 / adata.n_obs, 1))
+                        size=max(120000 / adata.n_obs, 0.5))
         ax.invert_yaxis(); ax.set_aspect("equal")
     return fig
 
 def plot_latent_umap(adata: ad.AnnData, color: str | list[str] = "spatial_vae_domain", basis: str = "X_spatial_vae_umap"):
-    "The latent UMAP coloured by one or more `.obs` columns; returns the figure."
+    "The latent UMAP coloured by one or more `.obs` columns (spots that have UMAP coordinates); returns the figure."
     colors = [color] if isinstance(color, str) else list(color)
-    adata.obsm["_umap_plot"] = adata.obsm[basis]
-    try:
-        fig = sc.pl.embedding(adata, basis="_umap_plot", color=colors, show=False, return_fig=True,
-                              title=[f"latent UMAP: {c}" for c in colors], frameon=False)
-    finally:
-        del adata.obsm["_umap_plot"]
-    return fig
+    coords = np.asarray(adata.obsm[basis])
+    shown = np.isfinite(coords).all(1)
+    # a small AnnData of the embedded spots, with the section's colours, so the original is left untouched
+    view = ad.AnnData(obs=adata.obs.loc[shown, colors], obsm={"umap": coords[shown]},
+                      uns={k: adata.uns[k] for k in (f"{c}_colors" for c in colors) if k in adata.uns})
+    return sc.pl.embedding(view, basis="umap", color=colors, show=False, return_fig=True, frameon=False,
+                           title=[f"latent UMAP: {c}" for c in colors])

@@ -13,10 +13,16 @@ import pandas as pd
 import scipy.sparse as sp
 
 # %% auto #0
-__all__ = ['GRAPH_METHODS', 'spatial_edges', 'degree_summary', 'edges_to_adjacency', 'neighbour_mean']
+__all__ = ['GRAPH_METHODS', 'grid_layout', 'spatial_edges', 'degree_summary', 'edges_to_adjacency', 'neighbour_mean']
 
 # %% ../nbs/01_graph.ipynb #a35a39f6
-GRAPH_METHODS = ("hex", "knn", "radius")
+GRAPH_METHODS = ("auto", "hex", "square", "knn", "radius")
+
+def grid_layout(adata: ad.AnnData) -> str | None:
+    "'hex' for Visium's staggered spot array, 'square' for a grid of square bins (Visium HD), None without array coordinates."
+    if not {"array_row", "array_col"} <= set(adata.obs): return None
+    rows, cols = adata.obs["array_row"].to_numpy(), adata.obs["array_col"].to_numpy()
+    return "hex" if np.all((rows + cols) % 2 == 0) else "square"      # Visium: row + column is always even
 
 def _squidpy_graph(adata: ad.AnnData, method: str, n_neighbors: int, radius: float) -> sp.csr_matrix:
     "squidpy's adjacency for `method` (imported lazily: squidpy is slow to import)."
@@ -30,18 +36,24 @@ def _squidpy_graph(adata: ad.AnnData, method: str, n_neighbors: int, radius: flo
                           obsm={"spatial": adata.obs[["array_col", "array_row"]].to_numpy(float) * [1, np.sqrt(3)]})
         sq.gr.spatial_neighbors_grid(grid, n_neighs=6, n_rings=1)
         return grid.obsp["spatial_connectivities"]
+    if method == "square":   # Visium HD bins: the four bins sharing an edge
+        grid = ad.AnnData(obs=pd.DataFrame(index=adata.obs_names),
+                          obsm={"spatial": adata.obs[["array_col", "array_row"]].to_numpy(float)})
+        sq.gr.spatial_neighbors_grid(grid, n_neighs=4, n_rings=1)
+        return grid.obsp["spatial_connectivities"]
     if method == "knn":
         sq.gr.spatial_neighbors_knn(adata, n_neighs=n_neighbors, key_added="_knn")
         return adata.obsp.pop("_knn_connectivities")
     sq.gr.spatial_neighbors_radius(adata, radius=radius, key_added="_radius")
     return adata.obsp.pop("_radius_connectivities")
 
-def spatial_edges(adata: ad.AnnData, method: str = "hex", n_neighbors: int = 6, radius: float = 0.0,
+def spatial_edges(adata: ad.AnnData, method: str = "auto", n_neighbors: int = 6, radius: float = 0.0,
                   key_added: str = "spatial") -> np.ndarray:
     "Symmetric spatial neighbour graph without self loops; returns edges (2, |E|) and stores `.obsp[key_added+'_connectivities']`."
     if method not in GRAPH_METHODS: raise ValueError(f"graph method must be one of {GRAPH_METHODS}, got {method!r}")
-    if method == "hex" and not {"array_row", "array_col"} <= set(adata.obs):
-        raise ValueError("graph method 'hex' needs .obs['array_row'] and .obs['array_col'] (Visium array "
+    if method == "auto": method = grid_layout(adata) or "knn"
+    if method in ("hex", "square") and not {"array_row", "array_col"} <= set(adata.obs):
+        raise ValueError(f"graph method {method!r} needs .obs['array_row'] and .obs['array_col'] (Visium array "
                          "coordinates); use method='knn' for other data")
     if method == "knn" and not 1 <= n_neighbors < adata.n_obs:
         raise ValueError(f"n_neighbors must be in 1..{adata.n_obs - 1} (number of spots - 1), got {n_neighbors}")
@@ -51,6 +63,7 @@ def spatial_edges(adata: ad.AnnData, method: str = "hex", n_neighbors: int = 6, 
     adj = ((adj + adj.T) > 0).astype(np.float32).tocsr()   # kNN is not symmetric by itself
     adj.setdiag(0); adj.eliminate_zeros()
     adata.obsp[f"{key_added}_connectivities"] = adj
+    adata.uns[f"{key_added}_graph"] = {"method": method, "n_neighbors": n_neighbors, "radius": radius}
     coo = adj.tocoo()
     return np.vstack([coo.row, coo.col]).astype(np.int64)
 

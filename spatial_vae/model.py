@@ -48,7 +48,9 @@ class SpatialVAE(nn.Module):
 
     def reparameterize(self, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
         "z = mu + sigma * eps while training; z = mu in eval mode."
-        return mu + torch.exp(0.5 * logvar) * torch.randn_like(mu) if self.training else mu
+        if not self.training: return mu
+        eps = torch.randn(mu.shape, dtype=mu.dtype).to(mu.device)      # CPU generator: the same noise on any device
+        return mu + torch.exp(0.5 * logvar) * eps
 
     def forward(self, x: torch.Tensor, context: torch.Tensor | None = None):
         mu, logvar = self.encode(x, context)

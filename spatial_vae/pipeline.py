@@ -19,13 +19,21 @@ import numpy as np
 from .data import atomic_write, check_section, load_section, preprocess, read_settings
 from .evaluation import (find_domains, latent_umap, plot_latent_umap, plot_spatial_domains,
                                     score_domains, spatial_coherence)
-from .graph import spatial_edges
+from .graph import grid_layout, spatial_edges
+from .distributed import train_distributed
 from .training import TrainingResult, plot_loss_history, save_model, train_spatial_vae
 
 # %% auto #0
-__all__ = ['OUTPUT_FILES', 'merged_settings', 'PipelineResult', 'run_pipeline', 'prepare_output_dir', 'write_outputs']
+__all__ = ['OUTPUT_FILES', 'peak_memory_mb', 'merged_settings', 'training_arguments', 'PipelineResult', 'run_pipeline',
+           'prepare_output_dir', 'write_outputs']
 
 # %% ../nbs/06_pipeline.ipynb #3d411060
+def peak_memory_mb() -> float:
+    "This process's peak resident memory so far, in MB (Linux and macOS)."
+    import resource, sys
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(peak / (2**20 if sys.platform == "darwin" else 2**10), 1)   # bytes on macOS, KiB on Linux
+
 def merged_settings(overrides: dict | None = None, path=None) -> dict[str, dict]:
     "settings.ini's defaults with `overrides` (flat `{name: value}`) applied where the name is known; unknown names fail."
     settings = read_settings(path)
@@ -35,6 +43,14 @@ def merged_settings(overrides: dict | None = None, path=None) -> dict[str, dict]
         if not sections: raise ValueError(f"unknown setting {name!r}; known: {sorted(k for s in settings.values() for k in s)}")
         for s in sections: settings[s][name] = value
     return settings
+
+def training_arguments(settings: dict[str, dict]) -> dict:
+    "`train_spatial_vae`'s keyword arguments from (merged) settings: the model, loss and training sections."
+    m, l, t = settings["model"], settings["loss"], settings["training"]
+    return dict(latent_dim=m["latent_dim"], hidden_dims=tuple(np.atleast_1d(m["hidden_dims"]).astype(int)), dropout=m["dropout"],
+                neighbour_context=m["neighbour_context"], beta=l["beta"], lambda_spatial=l["lambda_spatial"],
+                **{k: t[k] for k in ("epochs", "learning_rate", "weight_decay", "batch_size", "max_steps", "early_stopping_patience",
+                                 "seed", "num_threads")})
 
 @dataclass
 class PipelineResult:
@@ -48,11 +64,12 @@ def run_pipeline(data=None, dataset: str | None = None, *, features_key: str | N
                  progress: bool = True, settings_path=None, **overrides) -> PipelineResult:
     "Load a section and run preprocess → graph → train → domains → UMAP → scores; settings.ini supplies the defaults."
     s = merged_settings(overrides, settings_path)
-    d, g, m, l, t, e = (s[k] for k in ("data", "graph", "model", "loss", "training", "evaluation"))
-    timings, clock = {}, time.perf_counter()
+    d, g, t, e = (s[k] for k in ("data", "graph", "training", "evaluation"))
+    timings, peaks, clock = {}, {}, time.perf_counter()
     def lap(step):
         nonlocal clock
         timings[step] = round(time.perf_counter() - clock, 3); clock = time.perf_counter()
+        peaks[step] = peak_memory_mb()
     adata = data if isinstance(data, ad.AnnData) else load_section(data, dataset, cache_dir=d["cache_dir"], progress=progress)
     if isinstance(data, ad.AnnData): check_section(adata, "the AnnData given")
     lap("load")
@@ -64,22 +81,24 @@ def run_pipeline(data=None, dataset: str | None = None, *, features_key: str | N
         raise KeyError(f"features_key {features_key!r} is not in .obsm (available: {list(adata.obsm)})")
     lap("preprocess")
     method = g["method"]
-    if method == "hex" and not {"array_row", "array_col"} <= set(adata.obs):
-        warnings.warn("no Visium array coordinates (.obs array_row/array_col): using a kNN graph instead of hex rings")
+    if method in ("hex", "square") and grid_layout(adata) is None:
+        warnings.warn(f"no Visium array coordinates (.obs array_row/array_col): using a kNN graph instead of method={method!r}")
         method = "knn"
     edges = spatial_edges(adata, method=method, n_neighbors=g["n_neighbors"], radius=g["radius"])
+    method = adata.uns["spatial_graph"]["method"]
     lap("graph")
-    training = train_spatial_vae(adata, edges, features_key=features_key, latent_dim=m["latent_dim"],
-                                 hidden_dims=tuple(np.atleast_1d(m["hidden_dims"]).astype(int)), dropout=m["dropout"],
-                                 neighbour_context=m["neighbour_context"],
-                                 beta=l["beta"], lambda_spatial=l["lambda_spatial"], epochs=t["epochs"],
-                                 learning_rate=t["learning_rate"], weight_decay=t["weight_decay"],
-                                 batch_size=t["batch_size"], early_stopping_patience=t["early_stopping_patience"],
-                                 seed=t["seed"], num_threads=t["num_threads"], progress=progress)
+    if t["workers"] > 1:   # DDP worker processes (chapter 09)
+        training = train_distributed(adata, edges, workers=t["workers"], features_key=features_key, progress=progress,
+                                     **training_arguments(s))
+    else:
+        training = train_spatial_vae(adata, edges, features_key=features_key, device=t["device"], progress=progress,
+                                     **training_arguments(s))
     lap("train")
-    find_domains(adata, method=e["cluster_method"], n_domains=e["n_domains"], resolution=e["resolution"], seed=t["seed"])
+    find_domains(adata, method=e["cluster_method"], n_domains=e["n_domains"], resolution=e["resolution"], seed=t["seed"],
+                 max_fit_spots=e["max_fit_spots"])
     lap("domains")
-    latent_umap(adata, n_neighbors=e["umap_neighbors"], min_dist=e["umap_min_dist"], seed=t["seed"])
+    latent_umap(adata, n_neighbors=e["umap_neighbors"], min_dist=e["umap_min_dist"], seed=t["seed"],
+                max_spots=e["umap_max_spots"])
     lap("umap")
     label_key = label_key or adata.uns.get("ground_truth_key")
     metrics = {"n_spots": adata.n_obs, "n_genes": adata.n_vars, "features_key": features_key, "graph": method,
@@ -88,7 +107,7 @@ def run_pipeline(data=None, dataset: str | None = None, *, features_key: str | N
     if label_key:
         metrics.update(label_key=label_key, **score_domains(adata, label_key))
     metrics.update(final_loss=training.history.iloc[-1].to_dict(), epochs_run=len(training.history),
-                   timings_s=timings, settings=s, versions={p: version(p) for p in ("spatial-vae", "torch", "scanpy", "anndata")},
+                   timings_s=timings, peak_memory_mb=peaks, settings=s, versions={p: version(p) for p in ("spatial-vae", "torch", "scanpy", "anndata")},
                    python=platform.python_version())
     adata.uns["spatial_vae_metrics"] = json.loads(json.dumps(metrics, default=str))["timings_s"]
     return PipelineResult(adata, training, metrics, edges)

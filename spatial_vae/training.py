@@ -5,6 +5,7 @@
 # %% ../nbs/04_training.ipynb #962fe09c
 from __future__ import annotations
 
+import os
 import random
 import signal
 import threading
@@ -24,9 +25,9 @@ from .loss import seed_loss
 from .model import SpatialVAE
 
 # %% auto #0
-__all__ = ['seed_everything', 'deterministic_torch', 'interrupt_at_epoch_end', 'pick_device', 'save_model', 'load_model',
-           'NonFiniteLossError', 'TrainingResult', 'embed', 'check_training_parameters', 'train_spatial_vae',
-           'plot_loss_history']
+__all__ = ['AUTO_FULL_BATCH_SPOTS', 'AUTO_BATCH_SIZE', 'seed_everything', 'deterministic_torch', 'interrupt_at_epoch_end',
+           'pick_device', 'save_model', 'load_model', 'NonFiniteLossError', 'TrainingResult', 'batch_plan', 'embed',
+           'check_training_parameters', 'train_spatial_vae', 'plot_loss_history']
 
 # %% ../nbs/04_training.ipynb #12bfe706
 def seed_everything(seed: int) -> None:
@@ -36,6 +37,7 @@ def seed_everything(seed: int) -> None:
 class deterministic_torch:
     "Context manager: torch's deterministic kernels inside (the spatial term's scatter-add is not, by default), restored after."
     def __enter__(self):
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")   # what deterministic cuBLAS needs on a GPU
         self.before = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
         torch.use_deterministic_algorithms(True, warn_only=True)
     def __exit__(self, *exc): torch.use_deterministic_algorithms(self.before[0], warn_only=self.before[1])
@@ -87,20 +89,38 @@ class TrainingResult:
     history: pd.DataFrame
     stopped_early: bool = False
 
-def _neighbour_batches(adj: sp.csr_matrix, batch_size: int, gen: torch.Generator):
-    "Yield sorted spot indices: random seed spots plus their neighbours, about `batch_size` spots in all."
-    n = adj.shape[0]
-    mean_degree = max(adj.nnz / n, 1.0)
-    n_seeds = max(1, int(batch_size / (1 + mean_degree)))
-    order = torch.randperm(n, generator=gen).numpy()
-    for start in range(0, n, n_seeds):
+def _neighbour_batches(adj: sp.csr_matrix, n_seeds: int, gen: torch.Generator, spots: np.ndarray | None = None,
+                       n_batches: int | None = None):
+    "Yield sorted spot indices: `n_seeds` random seed spots (drawn from `spots`, default all) plus their neighbours; `n_batches` fixes the count."
+    spots = np.arange(adj.shape[0]) if spots is None else np.asarray(spots)
+    order = spots[torch.randperm(len(spots), generator=gen).numpy()]
+    if n_batches is None: n_batches = int(np.ceil(len(order) / n_seeds))
+    else: order = np.resize(order, n_batches * n_seeds)               # cycle: every worker takes as many steps
+    for start in range(0, n_batches * n_seeds, n_seeds):
         seeds = order[start:start + n_seeds]
         yield np.union1d(seeds, adj[seeds].indices)
 
 def _batch_edges(adj: sp.csr_matrix, nodes: np.ndarray) -> torch.Tensor:
-    "Edges with both ends in `nodes`, renumbered to positions within `nodes`."
-    sub = adj[nodes][:, nodes].tocoo()
-    return torch.as_tensor(np.vstack([sub.row, sub.col]), dtype=torch.long)
+    "Edges with both ends in the sorted `nodes`, renumbered to positions within `nodes` (cost grows with the batch, not the section)."
+    rows = adj[nodes]
+    src = np.repeat(np.arange(len(nodes)), np.diff(rows.indptr))
+    pos = np.minimum(np.searchsorted(nodes, rows.indices), len(nodes) - 1)
+    inside = nodes[pos] == rows.indices
+    return torch.as_tensor(np.vstack([src[inside], pos[inside]]), dtype=torch.long)
+
+AUTO_FULL_BATCH_SPOTS = 20_000   # up to here one full-batch step per epoch is fastest (Visium: < 5,000 spots)
+AUTO_BATCH_SIZE = 4096           # spots per minibatch above it (Visium HD): memory per step stays flat
+
+def batch_plan(n_spots: int, n_edges: int, batch_size: int = 0, epochs: int = 300, max_steps: int = 0) -> dict:
+    "Resolve `batch_size=0` (auto: full batch up to AUTO_FULL_BATCH_SPOTS spots) and cap `epochs` so epochs x batches <= `max_steps`."
+    if batch_size == 0: batch_size = n_spots if n_spots <= AUTO_FULL_BATCH_SPOTS else AUTO_BATCH_SIZE
+    full = batch_size >= n_spots
+    # a batch is its seed spots plus their neighbours: seeds x (1 + mean degree) spots
+    n_seeds = n_spots if full else max(1, int(batch_size / (1 + max(n_edges / max(n_spots, 1), 1.0))))
+    per_epoch = 1 if full else int(np.ceil(n_spots / n_seeds))
+    if max_steps: epochs = max(1, min(epochs, int(np.ceil(max_steps / per_epoch))))
+    return {"batch_size": 0 if full else int(batch_size), "seeds_per_batch": n_seeds, "batches_per_epoch": per_epoch,
+            "epochs": int(epochs)}
 
 @torch.no_grad()
 def embed(model: SpatialVAE, features: np.ndarray, context: np.ndarray | None = None, chunk_size: int = 65536,
@@ -117,7 +137,7 @@ def check_training_parameters(epochs, learning_rate, batch_size, latent_dim, n_s
     "Reject parameters that cannot train, naming the parameter."
     if int(epochs) < 1: raise ValueError(f"epochs must be >= 1, got {epochs}")
     if not learning_rate > 0: raise ValueError(f"learning_rate must be > 0, got {learning_rate}")
-    if int(batch_size) < 0: raise ValueError(f"batch_size must be >= 0 (0 = full batch), got {batch_size}")
+    if int(batch_size) < 0: raise ValueError(f"batch_size must be >= 0 (0 = auto), got {batch_size}")
     if int(latent_dim) < 1: raise ValueError(f"latent_dim must be >= 1, got {latent_dim}")
     if n_spots <= latent_dim:
         raise ValueError(f"{n_spots} spots are too few for latent_dim={latent_dim}: need more spots than latent dimensions")
@@ -125,7 +145,7 @@ def check_training_parameters(epochs, learning_rate, batch_size, latent_dim, n_s
 def train_spatial_vae(adata: ad.AnnData, edges: np.ndarray, *, features_key: str = "X_pca", latent_dim: int = 16,
                       hidden_dims: tuple[int, ...] = (128, 64), dropout: float = 0.0, neighbour_context: bool = True, beta: float = 1e-3,
                       lambda_spatial: float = 20.0, epochs: int = 300, learning_rate: float = 1e-3,
-                      weight_decay: float = 0.0, batch_size: int = 0, early_stopping_patience: int = 0,
+                      weight_decay: float = 0.0, batch_size: int = 0, max_steps: int = 0, early_stopping_patience: int = 0,
                       seed: int = 0, device: str = "auto", num_threads: int = 1, progress: bool = True, key_added: str = "X_spatial_vae",
                       checkpoint: str | Path | None = None, checkpoint_every: int = 50, resume: bool = False) -> TrainingResult:
     "Fit the spatial VAE on `.obsm[features_key]` with the seed loss; writes the embedding `mu` to `.obsm[key_added]`."
@@ -136,9 +156,12 @@ def train_spatial_vae(adata: ad.AnnData, edges: np.ndarray, *, features_key: str
     check_training_parameters(epochs, learning_rate, batch_size, latent_dim, adata.n_obs)
     if beta < 0: raise ValueError(f"beta must be >= 0, got {beta}")
     if lambda_spatial < 0: raise ValueError(f"lambda_spatial must be >= 0, got {lambda_spatial}")
+    if max_steps < 0: raise ValueError(f"max_steps must be >= 0 (0 = no cap), got {max_steps}")
     edges = np.asarray(edges)
     if edges.ndim != 2 or edges.shape[0] != 2 or (edges.size and edges.max() >= adata.n_obs):
         raise ValueError(f"edges must be a (2, |E|) array of spot indices < {adata.n_obs}, got shape {edges.shape}")
+    plan = batch_plan(adata.n_obs, edges.shape[1], int(batch_size), int(epochs), int(max_steps))
+    batch_size, epochs = plan["batch_size"], plan["epochs"]
     if num_threads >= 1: torch.set_num_threads(int(num_threads))
     seed_everything(seed)
     dev = pick_device(device)
@@ -172,7 +195,7 @@ def train_spatial_vae(adata: ad.AnnData, edges: np.ndarray, *, features_key: str
         try:
             for epoch in bar:
                 model.train()
-                batches = [None] if not batch_size else list(_neighbour_batches(adj, batch_size, gen))
+                batches = [None] if not batch_size else list(_neighbour_batches(adj, plan["seeds_per_batch"], gen))
                 sums = {}
                 for nodes in batches:
                     if nodes is None: x, c, e = x_all, c_all, edges_all
@@ -208,7 +231,8 @@ def train_spatial_vae(adata: ad.AnnData, edges: np.ndarray, *, features_key: str
     adata.uns[key_added] = {"params": dict(features_key=features_key, latent_dim=latent_dim, hidden_dims=list(hidden_dims),
                                            neighbour_context=neighbour_context,
                                            dropout=dropout, beta=beta, lambda_spatial=lambda_spatial, epochs=epochs,
-                                           learning_rate=learning_rate, batch_size=batch_size, seed=seed),
+                                           learning_rate=learning_rate, batch_size=batch_size, max_steps=max_steps, seed=seed,
+                                           device=str(dev)),
                             "history": {k: history[k].to_numpy() for k in history}}
     return TrainingResult(model.cpu(), history, stopped_early)
 

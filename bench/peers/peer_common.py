@@ -56,6 +56,11 @@ SECTIONS = {
         "fine_annot_type", 20, False),
 }
 
+# synthetic Visium HD-like sections written by bench/scaling.py (labels in .obs['domain'], 7 domains)
+SCALING_DATA = RESULTS_DIR / "scaling_data"
+for _p in sorted(SCALING_DATA.glob("synthetic_hd_*.h5ad")):
+    SECTIONS[_p.stem] = (str(_p), "domain", 7, True)
+
 BRCA_NOTE = ("BRCA section has no counts (3798 spots x 0 genes): the 200-d CCST PCA "
              "obsm['X_pca_ccst'] was fed to the method as if it were the expression matrix")
 

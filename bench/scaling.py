@@ -1,0 +1,166 @@
+"""Scaling benchmark: the whole pipeline on synthetic Visium HD-like sections of 10^4, 10^5 and 10^6 bins.
+
+Each size runs in its own process (so peak memory is that size's own) through `run_pipeline` with the defaults
+and the true number of domains, then `write_outputs`; it records wall time and the process's peak memory after
+every step, and ARI against the simulated domains. Resumable: one JSON line per size in
+bench/results/scaling.jsonl, skipped when present. `--peers` runs BANKSY and SpaGCN (their own venvs, see
+bench/peers/) on the 10^4 section for comparison. `--table` writes bench/scaling.md and the summary JSON,
+`--plot` the log-log figure bench/scaling.png.
+
+    uv run python bench/scaling.py                       # sizes not yet measured
+    uv run python bench/scaling.py --peers               # BANKSY and SpaGCN at 10^4
+    uv run python bench/scaling.py --table --plot
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+warnings.filterwarnings("ignore")
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+OURS, PEERS = RESULTS / "scaling.jsonl", RESULTS / "scaling_peers.jsonl"
+DATA = RESULTS / "scaling_data"
+SIZES = (10_000, 100_000, 1_000_000)
+STEPS = ("generate", "preprocess", "graph", "train", "domains", "umap", "write")
+PEER_VENVS = Path(os.environ.get("SPATIAL_VAE_PEER_VENVS", "/work/peer_venvs"))
+PEER_SIZE = 10_000
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+
+
+def run_size(n: int, seed: int = 0) -> dict:
+    "One size, end to end, in this process: generate, pipeline (defaults, true domain count), write outputs."
+    from spatial_vae.data import synthetic_hd
+    from spatial_vae.pipeline import peak_memory_mb, run_pipeline, write_outputs
+    t0 = time.perf_counter()
+    adata = synthetic_hd(n, seed=seed)
+    steps = {"generate": {"s": round(time.perf_counter() - t0, 2), "peak_mb": peak_memory_mb()}}
+    result = run_pipeline(adata, progress=False, n_domains=adata.obs["domain"].nunique(), seed=seed)
+    m = result.metrics
+    for step in ("preprocess", "graph", "train", "domains", "umap"):
+        steps[step] = {"s": m["timings_s"][step], "peak_mb": m["peak_memory_mb"][step]}
+    t = time.perf_counter()
+    with tempfile.TemporaryDirectory(dir=RESULTS) as out:
+        write_outputs(result, out, overwrite=True)
+        out_mb = sum(f.stat().st_size for f in Path(out).iterdir()) / 2**20
+    steps["write"] = {"s": round(time.perf_counter() - t, 2), "peak_mb": peak_memory_mb()}
+    params = result.adata.uns["X_spatial_vae"]["params"]
+    return {"method": "spatial_vae", "n_spots": n, "seed": seed, "steps": steps,
+            "pipeline_s": round(sum(v["s"] for k, v in steps.items() if k != "generate"), 1),
+            "peak_mb": max(v["peak_mb"] for v in steps.values()), "ari": m["ari"], "nmi": m["nmi"],
+            "n_genes": int(adata.n_vars), "nnz_per_spot": round(adata.layers["counts"].nnz / adata.n_obs, 1),
+            "epochs": params["epochs"], "batch_size": params["batch_size"], "graph": m["graph"],
+            "output_mb": round(out_mb, 1), "cpus": os.cpu_count(), "python": platform.python_version(),
+            "torch_threads": m["settings"]["training"]["num_threads"]}
+
+
+def measure_missing(sizes, seed: int) -> None:
+    done = {r["n_spots"] for r in read_jsonl(OURS)}
+    for n in sizes:
+        if n in done: print(f"n={n:,}: done already"); continue
+        print(f"n={n:,}: running ...", flush=True)
+        proc = subprocess.run([sys.executable, __file__, "--one", str(n), "--seed", str(seed)], capture_output=True, text=True)
+        line = proc.stdout.strip().splitlines()[-1] if proc.returncode == 0 and proc.stdout.strip() else None
+        if line is None:
+            print(f"n={n:,} failed:\n{proc.stderr[-3000:]}"); continue
+        with OURS.open("a") as f: f.write(line + "\n")
+        r = json.loads(line)
+        print(f"n={n:,}: pipeline {r['pipeline_s']} s, peak {r['peak_mb']:.0f} MB, ARI {r['ari']:.3f}")
+
+
+def run_peers(seed: int = 0) -> None:
+    "BANKSY and SpaGCN (their own venvs) on the 10^4-bin section, one process each."
+    from spatial_vae.data import synthetic_hd
+    DATA.mkdir(parents=True, exist_ok=True)
+    path = DATA / f"synthetic_hd_{PEER_SIZE}.h5ad"
+    if not path.exists(): synthetic_hd(PEER_SIZE, seed=seed).write_h5ad(path)
+    done = {(r["method"], r["section"]) for r in read_jsonl(PEERS)}
+    for method in ("banksy", "spagcn"):
+        python = PEER_VENVS / method / "bin" / "python"
+        if (method, path.stem) in done: print(f"{method}: done already"); continue
+        if not python.exists(): print(f"{method}: no venv at {python} (bench/peers/setup_envs.sh)"); continue
+        print(f"{method} at n={PEER_SIZE:,} ...", flush=True)
+        subprocess.run([str(python), str(HERE / "peers" / f"run_{method}.py"), "--section", path.stem, "--seed", str(seed),
+                        "--out", str(PEERS), "--labels-dir", str(RESULTS / "labels")], check=False)
+
+
+def table() -> str:
+    rows = sorted(read_jsonl(OURS), key=lambda r: r["n_spots"])
+    head = "| spots | " + " | ".join(f"{s} s" for s in STEPS) + " | pipeline s | peak MB | ARI | epochs x batch |"
+    lines = ["# Scaling: synthetic Visium HD-like sections, one run per size", "",
+             "Wall seconds per step and the process's peak resident memory; `pipeline` is everything after generating "
+             "the data (preprocess → write outputs). Defaults of settings.ini with the true number of domains (7).", "",
+             head, "|" + "---|" * (len(STEPS) + 5)]
+    for r in rows:
+        lines.append(f"| {r['n_spots']:,} | " + " | ".join(f"{r['steps'][s]['s']:.1f}" for s in STEPS)
+                     + f" | {r['pipeline_s']:.0f} | {r['peak_mb']:.0f} | {r['ari']:.3f} | {r['epochs']} x {r['batch_size'] or 'full'} |")
+    peers = read_jsonl(PEERS)
+    if peers:
+        lines += ["", "Peers on the same section (own venvs, one thread, their recommended settings; wall = whole process):", "",
+                  "| method | spots | status | wall s | peak MB | ARI |", "|---|---|---|---|---|---|"]
+        ours = {r["n_spots"]: r for r in rows}
+        if PEER_SIZE in ours:
+            o = ours[PEER_SIZE]
+            lines.append(f"| spatial_vae | {PEER_SIZE:,} | ok | {o['pipeline_s'] + o['steps']['generate']['s']:.0f} | {o['peak_mb']:.0f} | {o['ari']:.3f} |")
+        for p in peers:
+            n = int(p["section"].rsplit("_", 1)[1])
+            ari = "" if p.get("ari") is None else f"{p['ari']:.3f}"
+            lines.append(f"| {p['method']} | {n:,} | {p['status']} | {p.get('wall_s') or ''} | {round(p.get('peak_mem_mb') or 0)} | {ari} |")
+    return "\n".join(lines) + "\n"
+
+
+def plot(path: Path) -> None:
+    import matplotlib; matplotlib.use("Agg"); import matplotlib.pyplot as plt
+    rows = sorted(read_jsonl(OURS), key=lambda r: r["n_spots"])
+    n = [r["n_spots"] for r in rows]
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4))
+    for s in STEPS: a.plot(n, [max(r["steps"][s]["s"], 0.01) for r in rows], "o-", label=s)
+    a.plot(n, [r["pipeline_s"] for r in rows], "k^-", lw=2, label="pipeline total")
+    ref = [n[0], n[-1]]; a.plot(ref, [rows[0]["pipeline_s"], rows[0]["pipeline_s"] * n[-1] / n[0]], "k:", label="linear")
+    b.plot(n, [r["peak_mb"] / 1024 for r in rows], "ko-", label="spatial_vae peak")
+    for p in read_jsonl(PEERS):
+        if p.get("wall_s"):
+            m = int(p["section"].rsplit("_", 1)[1])
+            a.plot([m], [p["wall_s"]], "x", ms=10, mew=2, label=f"{p['method']} (whole run)")
+            b.plot([m], [p["peak_mem_mb"] / 1024], "x", ms=10, mew=2, label=p["method"])
+    for ax, label in ((a, "wall time (s)"), (b, "peak memory (GiB)")):
+        ax.set_xscale("log"); ax.set_yscale("log"); ax.set_xlabel("spots (bins)"); ax.set_ylabel(label); ax.grid(alpha=0.3, which="both")
+    a.legend(fontsize=7, ncol=2); b.legend(fontsize=7)
+    fig.suptitle(f"spatial_vae on synthetic Visium HD sections ({os.cpu_count()} CPU cores)"); fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--one", type=int, help=argparse.SUPPRESS)       # child process: one size, JSON to stdout
+    p.add_argument("--peers", action="store_true", help="run BANKSY and SpaGCN at 10^4 spots")
+    p.add_argument("--table", action="store_true")
+    p.add_argument("--plot", action="store_true")
+    a = p.parse_args(argv)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    if a.one:
+        print(json.dumps(run_size(a.one, a.seed))); return
+    if a.peers: run_peers(a.seed)
+    if not (a.table or a.plot or a.peers): measure_missing(a.sizes, a.seed)
+    if a.table:
+        text = table(); print(text)
+        (HERE / "scaling.md").write_text(text)
+        (RESULTS / "scaling_summary.json").write_text(json.dumps({"spatial_vae": read_jsonl(OURS), "peers": read_jsonl(PEERS)}, indent=1))
+    if a.plot: plot(HERE / "scaling.png"); print(f"wrote {HERE / 'scaling.png'}")
+
+
+if __name__ == "__main__":
+    main()
