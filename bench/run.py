@@ -29,12 +29,20 @@ SECTIONS = {  # name: (file under the shared data folder, label column, features
     "DLPFC_151674": ("DLPFC_151674/DLPFC_151674.h5ad", "layer_guess_reordered", None),
     "BRCA_V1_Block_A_Section_1": ("BRCA_V1_Block_A_Section_1_annot/BRCA_V1_Block_A_Section_1_annot.h5ad", "fine_annot_type", "X_pca_ccst"),
 }
-# named presets: keyword overrides of settings.ini for the pipeline's training and clustering
+# named presets: keyword overrides of settings.ini for the pipeline's preprocessing, training and clustering
 METHODS = {
     "spatial_vae": {},                                                     # the defaults
-    "seed_vae": {"neighbour_context": False, "lambda_spatial": 1.0, "cluster_method": "leiden"},   # the seed's configuration
-    "pca_leiden": None, "pca_kmeans": None, "pca_gmm": None,               # non-spatial floor on the same PCA
+    # the seed's configuration: log1p PCA, own-features encoder, lambda_spatial 1, Leiden on mu, no smoothing
+    "seed_vae": {"normalization": "log1p", "neighbour_context": False, "lambda_spatial": 1.0, "cluster_method": "leiden",
+                 "smoothing_hops": 0},
+    # the non-spatial floor: scanpy's standard log1p PCA, then Leiden / k-means / tied GMM with the true domain count
+    "pca_leiden": {"normalization": "log1p"}, "pca_kmeans": {"normalization": "log1p"}, "pca_gmm": {"normalization": "log1p"},
+    # ablations: the defaults with one option switched off
+    "spatial_vae_no_smoothing": {"smoothing_hops": 0},
+    "spatial_vae_log1p": {"normalization": "log1p"},
+    "spatial_vae_no_context": {"neighbour_context": False},
 }
+REFINE_HOPS = 2   # spatial_vae runs are also scored after refine_domains (reported as spatial_vae_refined)
 
 
 def done_runs() -> set:
@@ -42,50 +50,74 @@ def done_runs() -> set:
     return {(r["method"], r["section"], r["seed"]) for r in map(json.loads, OURS.read_text().splitlines())}
 
 
-def run_one(method: str, section: str, seed: int) -> dict:
+def run_one(method: str, section: str, seed: int) -> list[dict]:
+    "One (method, section, seed) run in this process; spatial_vae also yields its refined scores as a second record."
     import anndata as ad
     from spatial_vae.data import preprocess, shared_data_dir
-    from spatial_vae.evaluation import find_domains, score_domains, spatial_coherence
+    from spatial_vae.evaluation import find_domains, refine_domains, score_domains, smooth_embedding, spatial_coherence
     from spatial_vae.graph import spatial_edges
-    from spatial_vae.pipeline import merged_settings, training_arguments
+    from spatial_vae.pipeline import merged_settings, peak_memory_mb, training_arguments
     from spatial_vae.training import train_spatial_vae
     file, label_key, features_key = SECTIONS[section]
+    s = merged_settings({**METHODS[method], "seed": seed})
+    d, e = s["data"], s["evaluation"]
     t0 = time.perf_counter()
     adata = ad.read_h5ad(shared_data_dir() / file)
     labels = adata.obs[label_key].astype("category").cat.remove_unused_categories()
     n_domains = labels.nunique()
     if features_key is None:
-        d = merged_settings()["data"]
-        preprocess(adata, min_counts=d["min_counts"], min_genes=d["min_genes"], min_cells=d["min_cells"],
-                   target_sum=d["target_sum"], n_top_genes=d["n_top_genes"], n_pcs=d["n_pcs"], seed=seed)
+        preprocess(adata, min_counts=d["min_counts"], min_genes=d["min_genes"], min_cells=d["min_cells"], target_sum=d["target_sum"],
+                   n_top_genes=d["n_top_genes"], n_pcs=d["n_pcs"], normalization=d["normalization"], seed=seed)
         features_key = "X_pca"
     edges = spatial_edges(adata)
-    if METHODS[method] is None:
+    if method.startswith("pca_"):
         find_domains(adata, use_rep=features_key, method=method.split("_")[1], n_domains=n_domains, seed=seed)
     else:
-        s = merged_settings({**METHODS[method], "seed": seed})
         train_spatial_vae(adata, edges, features_key=features_key, progress=False, **training_arguments(s))
-        find_domains(adata, method=s["evaluation"]["cluster_method"], n_domains=n_domains, seed=seed)
+        rep = "X_spatial_vae"
+        if e["smoothing_hops"]:
+            rep = "X_spatial_vae_smoothed"
+            smooth_embedding(adata, edges, hops=e["smoothing_hops"], key_added=rep)
+        find_domains(adata, use_rep=rep, method=e["cluster_method"], n_domains=n_domains, seed=seed)
     wall = time.perf_counter() - t0
-    scores = score_domains(adata, label_key)
+    base = {"section": section, "seed": seed, "n_domains": int(n_domains), "wall_s": round(wall, 2),
+            "peak_mem_mb": peak_memory_mb(), "status": "ok",
+            "normalization": adata.uns.get("spatial_vae_qc", {}).get("normalization", "given features"),
+            "notes": "one process per run: wall includes reading and preprocessing, peak_mem_mb is that process's peak RSS"}
     out = RESULTS / "labels"; out.mkdir(parents=True, exist_ok=True)
-    adata.obs[["spatial_vae_domain"]].rename(columns={"spatial_vae_domain": "domain"}).to_csv(out / f"{method}_{section}_seed{seed}.csv", index_label="barcode")
-    return {"method": method, "section": section, "seed": seed, **scores, "n_domains": int(n_domains),
-            "spatial_coherence": spatial_coherence(adata, edges), "wall_s": round(wall, 2),
-            "peak_mem_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-            "refinement": False, "status": "ok", "notes": "peak_mem_mb: peak RSS of the process running this method's seeds"}
+    rows = [{"method": method, **score_domains(adata, label_key), "spatial_coherence": spatial_coherence(adata, edges),
+             "refinement": False, **base}]
+    if method == "spatial_vae":   # the same run scored once more after label refinement
+        refine_domains(adata, edges, hops=REFINE_HOPS, key_added="refined")
+        rows.append({"method": "spatial_vae_refined", **score_domains(adata, label_key, "refined"),
+                     "spatial_coherence": spatial_coherence(adata, edges, "refined"), "refinement": True, **base})
+    for r in rows:
+        key = "spatial_vae_domain" if r["method"] != "spatial_vae_refined" else "refined"
+        adata.obs[[key]].rename(columns={key: "domain"}).to_csv(out / f"{r['method']}_{section}_seed{seed}.csv", index_label="barcode")
+    return rows
 
 
 def run_missing(methods, sections, seeds) -> None:
+    "Each missing run in its own process (so its wall time and peak memory are its own); results appended as they come."
+    import subprocess
     have = done_runs()
     OURS.parent.mkdir(parents=True, exist_ok=True)
     for section in sections:
         for method in methods:
             for seed in seeds:
                 if (method, section, seed) in have: continue
-                row = run_one(method, section, seed)
-                with open(OURS, "a") as f: f.write(json.dumps(row) + "\n")
-                print(f"{method:12s} {section:28s} seed {seed}: ARI {row['ari']:.3f} NMI {row['nmi']:.3f} {row['wall_s']:.1f}s", flush=True)
+                if method.startswith("pca_"):   # seconds each: in this process, where imports are paid once
+                    rows = [{**r, "notes": "in-process run: peak_mem_mb is the peak of the process running all floor runs"}
+                            for r in run_one(method, section, seed)]
+                else:
+                    proc = subprocess.run([sys.executable, __file__, "--one", method, section, str(seed)], capture_output=True, text=True)
+                    if proc.returncode != 0: print(f"{method} {section} seed {seed} FAILED:\n{proc.stderr[-2000:]}", flush=True); continue
+                    rows = [json.loads(l) for l in proc.stdout.splitlines() if l.startswith("{")]
+                with open(OURS, "a") as f:
+                    for row in rows: f.write(json.dumps(row) + "\n")
+                for row in rows:
+                    print(f"{row['method']:20s} {section:28s} seed {seed}: ARI {row['ari']:.3f} NMI {row['nmi']:.3f} {row['wall_s']:.1f}s "
+                          f"{row['peak_mem_mb']:.0f} MB", flush=True)
 
 
 def load_all() -> pd.DataFrame:
@@ -94,6 +126,19 @@ def load_all() -> pd.DataFrame:
         if path.exists(): rows += [json.loads(l) for l in path.read_text().splitlines() if l.strip()]
     df = pd.DataFrame(rows)
     return df[df["status"] == "ok"]
+
+
+PROTOCOL = """\
+Number of domains = number of annotated classes; unannotated spots are clustered but not scored. spatial_vae
+runs with settings.ini's defaults (Pearson-residual PCA, neighbourhood context, 2-hop embedding smoothing, tied GMM
+with 10 starts) and no label refinement; `spatial_vae_refined` is the same runs after one 2-ring majority vote.
+`spatial_vae_no_smoothing`, `_log1p` and `_no_context` switch one option off (3 seeds: an ablation, not a ranking). `seed_vae` is the seed's
+exact configuration. `pca_*` is the non-spatial floor on scanpy's standard log1p PCA. Peers run in their own
+venvs with their recommended settings; GraphST and STAGATE cluster with a tied-covariance GMM instead of R's
+mclust; SpaGCN and GraphST include their own label refinement (`refinement` column). One CPU thread per run on a
+2-core machine; several runs shared the machine at times, so wall times are upper bounds. Wall time is the
+whole run (reading, preprocessing, training, clustering) and peak MB the run's process peak RSS, except where
+`notes` in the JSON says otherwise (floor runs share one process)."""
 
 
 def table() -> pd.DataFrame:
@@ -108,7 +153,7 @@ def table() -> pd.DataFrame:
     lines = ["| " + " | ".join(flat.columns) + " |", "|" + "---|" * len(flat.columns)]
     lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in flat.itertuples(index=False)]
     text = "\n".join(lines)
-    (HERE / "table.md").write_text("# Benchmark: ARI/NMI over seeds, annotated spots only\n\n" + text + "\n")
+    (HERE / "table.md").write_text("# Benchmark: ARI/NMI over seeds, annotated spots only\n\n" + PROTOCOL + "\n\n" + text + "\n")
     print(text)
     return summary
 
@@ -150,8 +195,11 @@ if __name__ == "__main__":
     p.add_argument("--sections", nargs="*", default=list(SECTIONS))
     p.add_argument("--seeds", type=int, default=10)
     p.add_argument("--table", action="store_true"); p.add_argument("--figure", action="store_true")
+    p.add_argument("--one", nargs=3, help=argparse.SUPPRESS)            # child process: METHOD SECTION SEED
     a = p.parse_args()
-    if a.table or a.figure:
+    if a.one:
+        for row in run_one(a.one[0], a.one[1], int(a.one[2])): print(json.dumps(row))
+    elif a.table or a.figure:
         if a.table: table()
         if a.figure: figure()
     else:

@@ -20,10 +20,10 @@ import scanpy as sc
 import scipy.sparse as sp
 
 # %% auto #0
-__all__ = ['SETTINGS_ENV', 'POSITION_COLUMNS', 'TENX_BASE', 'VISIUM_DATASETS', 'project_root', 'atomic_write', 'settings_path',
-           'read_settings', 'synthetic_visium', 'synthetic_hd', 'read_positions', 'read_scalefactors', 'read_images',
-           'read_10x_matrix', 'read_spaceranger', 'shared_data_dir', 'dataset_files', 'download_visium',
-           'check_section', 'load_section', 'preprocess']
+__all__ = ['SETTINGS_ENV', 'POSITION_COLUMNS', 'TENX_BASE', 'VISIUM_DATASETS', 'NORMALIZATIONS', 'PEARSON_MAX_SPOTS',
+           'project_root', 'atomic_write', 'settings_path', 'read_settings', 'synthetic_visium', 'synthetic_hd',
+           'read_positions', 'read_scalefactors', 'read_images', 'read_10x_matrix', 'read_spaceranger',
+           'shared_data_dir', 'dataset_files', 'download_visium', 'check_section', 'load_section', 'preprocess']
 
 # %% ../nbs/00_data.ipynb #9487a2f5
 SETTINGS_ENV = "SPATIAL_VAE_SETTINGS"
@@ -354,14 +354,26 @@ def load_section(data: str | Path | None = None, dataset: str | None = None, *, 
     return check_section(adata, str(data))
 
 # %% ../nbs/00_data.ipynb #180bf150
+NORMALIZATIONS = ("auto", "pearson", "log1p")
+PEARSON_MAX_SPOTS = 200_000   # Pearson residuals are dense (spots x HVGs): above this, the sparse log1p path
+
+def _pearson_pca(adata: ad.AnnData, n_top_genes: int, n_pcs: int, seed: int) -> None:
+    "HVGs and PCA from analytic Pearson residuals of the counts in `.X`, into `.var`/`.obsm['X_pca']`; `.X` is left as is."
+    sc.experimental.pp.highly_variable_genes(adata, flavor="pearson_residuals", n_top_genes=min(n_top_genes, adata.n_vars))
+    residuals = adata[:, adata.var["highly_variable"].to_numpy()].copy()
+    sc.experimental.pp.normalize_pearson_residuals(residuals)
+    sc.pp.pca(residuals, n_comps=min(n_pcs, residuals.n_obs - 1, residuals.n_vars - 1), random_state=seed)
+    adata.obsm["X_pca"], adata.uns["pca"] = residuals.obsm["X_pca"], residuals.uns["pca"]
+
 def preprocess(adata: ad.AnnData, *, min_counts: int = 1, min_genes: int = 1, min_cells: int = 3,
-               target_sum: float = 1e4, n_top_genes: int = 3000, n_pcs: int = 50, seed: int = 0,
-               copy: bool = False) -> ad.AnnData | None:
-    "QC-filter, normalise, log1p, select highly variable genes and run PCA into `.obsm['X_pca']`."
+               target_sum: float = 1e4, n_top_genes: int = 3000, n_pcs: int = 50, normalization: str = "auto",
+               seed: int = 0, copy: bool = False) -> ad.AnnData | None:
+    "QC-filter, pick highly variable genes and run PCA into `.obsm['X_pca']` (Pearson residuals or log1p), leaving log-normalised values in `.X`."
     for name, value in dict(min_counts=min_counts, min_genes=min_genes, min_cells=min_cells).items():
         if value < 0: raise ValueError(f"{name} must be >= 0, got {value}")
     if n_top_genes < 2: raise ValueError(f"n_top_genes must be >= 2, got {n_top_genes}")
     if n_pcs < 1: raise ValueError(f"n_pcs must be >= 1, got {n_pcs}")
+    if normalization not in NORMALIZATIONS: raise ValueError(f"normalization must be one of {NORMALIZATIONS}, got {normalization!r}")
     if adata.n_vars == 0: raise ValueError("no genes: give counts, or precomputed features with features_key")
     if copy: adata = adata.copy()
     n_before = adata.n_obs
@@ -372,12 +384,16 @@ def preprocess(adata: ad.AnnData, *, min_counts: int = 1, min_genes: int = 1, mi
     if adata.n_obs < 3 or adata.n_vars < 2:
         raise ValueError(f"after QC (min_counts={min_counts}, min_genes={min_genes}, min_cells={min_cells}) "
                          f"{adata.n_obs} spots x {adata.n_vars} genes remain: lower the thresholds")
-    adata.uns["spatial_vae_qc"] = {"spots_before": n_before, "spots_after": adata.n_obs, "genes_after": adata.n_vars}
+    if normalization == "auto": normalization = "pearson" if adata.n_obs <= PEARSON_MAX_SPOTS else "log1p"
+    adata.uns["spatial_vae_qc"] = {"spots_before": n_before, "spots_after": adata.n_obs, "genes_after": adata.n_vars,
+                                   "normalization": normalization}
     adata.layers["counts"] = adata.X.copy()
-    sc.pp.normalize_total(adata, target_sum=target_sum)
+    if normalization == "pearson": _pearson_pca(adata, n_top_genes, n_pcs, seed)
+    sc.pp.normalize_total(adata, target_sum=target_sum)     # .X: log-normalised values for plots and markers, either way
     sc.pp.log1p(adata)
-    sc.pp.highly_variable_genes(adata, n_top_genes=min(n_top_genes, adata.n_vars), flavor="seurat")
-    n_hvg = int(adata.var["highly_variable"].sum())
-    n_comps = min(n_pcs, adata.n_obs - 1, n_hvg - 1)
-    sc.pp.pca(adata, n_comps=n_comps, mask_var="highly_variable", random_state=seed)
+    if normalization == "log1p":
+        sc.pp.highly_variable_genes(adata, n_top_genes=min(n_top_genes, adata.n_vars), flavor="seurat")
+        n_hvg = int(adata.var["highly_variable"].sum())
+        n_comps = min(n_pcs, adata.n_obs - 1, n_hvg - 1)
+        sc.pp.pca(adata, n_comps=n_comps, mask_var="highly_variable", random_state=seed)
     return adata if copy else None

@@ -9,11 +9,14 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 import scanpy as sc
+import scipy.sparse as sp
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
+from .graph import edges_to_adjacency, neighbour_mean
+
 # %% auto #0
-__all__ = ['CLUSTER_METHODS', 'fit_sample', 'find_domains', 'score_domains', 'spatial_coherence', 'latent_umap',
-           'plot_spatial_domains', 'plot_latent_umap']
+__all__ = ['CLUSTER_METHODS', 'fit_sample', 'find_domains', 'score_domains', 'spatial_coherence', 'smooth_embedding',
+           'refine_domains', 'latent_umap', 'plot_spatial_domains', 'plot_latent_umap']
 
 # %% ../nbs/05_evaluation.ipynb #64e38ce2
 CLUSTER_METHODS = ("auto", "leiden", "kmeans", "gmm")
@@ -80,7 +83,7 @@ def find_domains(adata: ad.AnnData, use_rep: str = "X_spatial_vae", method: str 
             model = KMeans(n_domains, n_init=10, random_state=seed)
         else:
             from sklearn.mixture import GaussianMixture
-            model = GaussianMixture(n_domains, covariance_type="tied", n_init=3, random_state=seed)
+            model = GaussianMixture(n_domains, covariance_type="tied", n_init=10, random_state=seed)   # 10 starts: fewer bad optima
         labels = (model.fit_predict(X) if sample is None else model.fit(X[sample]).predict(X)).astype(str)
         info = {"method": method}
     adata.obs[key_added] = pd.Categorical(labels, categories=sorted(np.unique(labels), key=int))
@@ -105,6 +108,34 @@ def spatial_coherence(adata: ad.AnnData, edges: np.ndarray, domain_key: str = "s
     codes = adata.obs[domain_key].cat.codes.to_numpy() if hasattr(adata.obs[domain_key], "cat") else pd.factorize(adata.obs[domain_key])[0]
     if edges.shape[1] == 0: return float("nan")
     return float((codes[edges[0]] == codes[edges[1]]).mean())
+
+# %% ../nbs/05_evaluation.ipynb #0c51499d
+def smooth_embedding(adata: ad.AnnData, edges: np.ndarray, use_rep: str = "X_spatial_vae", hops: int = 2,
+                     key_added: str | None = None) -> np.ndarray:
+    "`hops` times z <- (z + mean of neighbours' z) / 2 over the spatial graph, into `.obsm[key_added]` (default `use_rep + '_smoothed'`)."
+    if use_rep not in adata.obsm: raise KeyError(f".obsm[{use_rep!r}] not found")
+    if int(hops) < 0: raise ValueError(f"hops must be >= 0, got {hops}")
+    z = np.asarray(adata.obsm[use_rep], dtype=np.float32)
+    for _ in range(int(hops)): z = 0.5 * z + 0.5 * neighbour_mean(z, edges)
+    adata.obsm[key_added or f"{use_rep}_smoothed"] = z
+    return z
+
+def refine_domains(adata: ad.AnnData, edges: np.ndarray, domain_key: str = "spatial_vae_domain", hops: int = 2,
+                   key_added: str | None = None) -> pd.Series:
+    "One majority vote: each spot takes the most common domain among itself and the spots within `hops` rings (ties keep its own)."
+    if domain_key not in adata.obs: raise KeyError(f".obs[{domain_key!r}] not found")
+    if int(hops) < 1: raise ValueError(f"hops must be >= 1, got {hops}")
+    labels = adata.obs[domain_key].astype("category")
+    codes, n = labels.cat.codes.to_numpy(), adata.n_obs
+    step = sp.identity(n, format="csr", dtype=np.float32) + edges_to_adjacency(edges, n)
+    reach = step
+    for _ in range(int(hops) - 1): reach = reach @ step
+    reach.data[:] = 1                                                    # who is within reach, not how many paths
+    votes = (reach @ sp.csr_matrix((np.ones(n, np.float32), (np.arange(n), codes)), shape=(n, len(labels.cat.categories)))).toarray()
+    votes[np.arange(n), codes] += 0.5                                    # ties go to the spot's own domain
+    refined = pd.Categorical.from_codes(votes.argmax(1), categories=labels.cat.categories)
+    adata.obs[key_added or domain_key] = refined
+    return adata.obs[key_added or domain_key]
 
 # %% ../nbs/05_evaluation.ipynb #5f39332c
 def latent_umap(adata: ad.AnnData, use_rep: str = "X_spatial_vae", n_neighbors: int = 15, min_dist: float = 0.3,

@@ -17,8 +17,8 @@ import anndata as ad
 import numpy as np
 
 from .data import atomic_write, check_section, load_section, preprocess, read_settings
-from .evaluation import (find_domains, latent_umap, plot_latent_umap, plot_spatial_domains,
-                                    score_domains, spatial_coherence)
+from .evaluation import (find_domains, latent_umap, plot_latent_umap, plot_spatial_domains, refine_domains,
+                                    score_domains, smooth_embedding, spatial_coherence)
 from .graph import grid_layout, spatial_edges
 from .distributed import train_distributed
 from .training import TrainingResult, plot_loss_history, save_model, train_spatial_vae
@@ -75,7 +75,8 @@ def run_pipeline(data=None, dataset: str | None = None, *, features_key: str | N
     lap("load")
     if features_key is None:
         preprocess(adata, min_counts=d["min_counts"], min_genes=d["min_genes"], min_cells=d["min_cells"],
-                   target_sum=d["target_sum"], n_top_genes=d["n_top_genes"], n_pcs=d["n_pcs"], seed=t["seed"])
+                   target_sum=d["target_sum"], n_top_genes=d["n_top_genes"], n_pcs=d["n_pcs"],
+                   normalization=d["normalization"], seed=t["seed"])
         features_key = "X_pca"
     elif features_key not in adata.obsm:
         raise KeyError(f"features_key {features_key!r} is not in .obsm (available: {list(adata.obsm)})")
@@ -94,14 +95,19 @@ def run_pipeline(data=None, dataset: str | None = None, *, features_key: str | N
         training = train_spatial_vae(adata, edges, features_key=features_key, device=t["device"], progress=progress,
                                      **training_arguments(s))
     lap("train")
-    find_domains(adata, method=e["cluster_method"], n_domains=e["n_domains"], resolution=e["resolution"], seed=t["seed"],
-                 max_fit_spots=e["max_fit_spots"])
+    rep = "X_spatial_vae"
+    if e["smoothing_hops"]: rep = "X_spatial_vae_smoothed"; smooth_embedding(adata, edges, hops=e["smoothing_hops"], key_added=rep)
+    find_domains(adata, use_rep=rep, method=e["cluster_method"], n_domains=e["n_domains"], resolution=e["resolution"],
+                 seed=t["seed"], max_fit_spots=e["max_fit_spots"])
+    if e["refine_hops"]: refine_domains(adata, edges, hops=e["refine_hops"])
     lap("domains")
-    latent_umap(adata, n_neighbors=e["umap_neighbors"], min_dist=e["umap_min_dist"], seed=t["seed"],
-                max_spots=e["umap_max_spots"])
+    latent_umap(adata, use_rep=rep, n_neighbors=e["umap_neighbors"], min_dist=e["umap_min_dist"], seed=t["seed"],
+                max_spots=e["umap_max_spots"], key_added="X_spatial_vae_umap")
     lap("umap")
     label_key = label_key or adata.uns.get("ground_truth_key")
     metrics = {"n_spots": adata.n_obs, "n_genes": adata.n_vars, "features_key": features_key, "graph": method,
+               "normalization": adata.uns.get("spatial_vae_qc", {}).get("normalization"), "clustered": rep,
+               "refined": bool(e["refine_hops"]),
                "n_edges": int(edges.shape[1]), "n_domains": int(adata.obs["spatial_vae_domain"].nunique()),
                "spatial_coherence": spatial_coherence(adata, edges)}
     if label_key:

@@ -38,10 +38,11 @@ def test_hd_domains_fitted_on_a_sample_cover_every_bin(hd_run):
     assert adata.uns["spatial_vae_domain"]["fitted_on"] == 8_000
     assert adata.obs["spatial_vae_domain"].notna().all() and adata.obs["spatial_vae_domain"].nunique() == 7
     assert np.isfinite(adata.obsm["X_spatial_vae_umap"]).all(1).sum() == 2_000
-    # the embedding finds the simulated layers far better than the non-spatial PCA on the same bins
+    # the smoothed embedding finds the simulated layers far better than the non-spatial PCA on the same bins
     find_domains(adata, use_rep="X_pca", n_domains=7, max_fit_spots=8_000, key_added="pca_gmm")
     pca = score_domains(adata, "domain", "pca_gmm")["ari"]
-    assert hd_run.metrics["ari"] > pca + 0.1, (hd_run.metrics["ari"], pca)
+    assert hd_run.metrics["clustered"] == "X_spatial_vae_smoothed"
+    assert hd_run.metrics["ari"] > max(0.8, pca + 0.2), (hd_run.metrics["ari"], pca)
 
 
 def test_pipeline_trains_with_ddp_workers():
