@@ -106,7 +106,9 @@ def table() -> str:
             + " | pipeline s | peak MB | ARI | ARI without smoothing | normalization | epochs x batch |")
     lines = ["# Scaling: synthetic Visium HD-like sections, one run per size", "",
              "Wall seconds per step and the process's peak resident memory; `pipeline` is everything after generating "
-             "the data (preprocess → write outputs). Defaults of settings.ini with the true number of domains (7).", "",
+             "the data (preprocess → write outputs). Defaults of settings.ini with the true number of domains (7). Measured on a "
+             "2-core, 24 GiB machine that was running other benchmark jobs at the same time, so times are upper bounds. "
+             "`ARI without smoothing` clusters the raw embedding mu with the same mixture model.", "",
              head, "|" + "---|" * (len(STEPS) + 7)]
     for r in rows:
         lines.append(f"| {r['n_spots']:,} | " + " | ".join(f"{r['steps'][s]['s']:.1f}" for s in STEPS)
@@ -115,15 +117,16 @@ def table() -> str:
     peers = read_jsonl(PEERS)
     if peers:
         lines += ["", "Peers on the same section (own venvs, one thread, their recommended settings; wall = whole process):", "",
-                  "| method | spots | status | wall s | peak MB | ARI |", "|---|---|---|---|---|---|"]
+                  "| method | spots | status | wall s | peak MB | ARI | note |", "|---|---|---|---|---|---|---|"]
         ours = {r["n_spots"]: r for r in rows}
         if PEER_SIZE in ours:
             o = ours[PEER_SIZE]
-            lines.append(f"| spatial_vae | {PEER_SIZE:,} | ok | {o['pipeline_s'] + o['steps']['generate']['s']:.0f} | {o['peak_mb']:.0f} | {o['ari']:.3f} |")
+            lines.append(f"| spatial_vae | {PEER_SIZE:,} | ok | {o['pipeline_s'] + o['steps']['generate']['s']:.0f} | {o['peak_mb']:.0f} | {o['ari']:.3f} | defaults |")
         for p in peers:
             n = int(p["section"].rsplit("_", 1)[1])
             ari = "" if p.get("ari") is None else f"{p['ari']:.3f}"
-            lines.append(f"| {p['method']} | {n:,} | {p['status']} | {p.get('wall_s') or ''} | {round(p.get('peak_mem_mb') or 0)} | {ari} |")
+            note = ((p.get("notes") or "").strip().splitlines() or [""])[-1][:90] if p["status"] != "ok" else "recommended settings"
+            lines.append(f"| {p['method']} | {n:,} | {p['status']} | {p.get('wall_s') or ''} | {round(p.get('peak_mem_mb') or 0)} | {ari} | {note} |")
     return "\n".join(lines) + "\n"
 
 
