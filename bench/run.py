@@ -54,31 +54,26 @@ def run_one(method: str, section: str, seed: int) -> list[dict]:
     "One (method, section, seed) run in this process; spatial_vae also yields its refined scores as a second record."
     import anndata as ad
     from spatial_vae.data import preprocess, shared_data_dir
-    from spatial_vae.evaluation import find_domains, refine_domains, score_domains, smooth_embedding, spatial_coherence
+    from spatial_vae.evaluation import find_domains, refine_domains, score_domains, spatial_coherence
     from spatial_vae.graph import spatial_edges
-    from spatial_vae.pipeline import merged_settings, peak_memory_mb, training_arguments
+    from spatial_vae.pipeline import (domains_from_settings, merged_settings, peak_memory_mb, preprocessing_arguments,
+                                      training_arguments)
     from spatial_vae.training import train_spatial_vae
     file, label_key, features_key = SECTIONS[section]
-    s = merged_settings({**METHODS[method], "seed": seed})
-    d, e = s["data"], s["evaluation"]
     t0 = time.perf_counter()
     adata = ad.read_h5ad(shared_data_dir() / file)
     labels = adata.obs[label_key].astype("category").cat.remove_unused_categories()
     n_domains = labels.nunique()
+    s = merged_settings({**METHODS[method], "seed": seed, "n_domains": n_domains})
     if features_key is None:
-        preprocess(adata, min_counts=d["min_counts"], min_genes=d["min_genes"], min_cells=d["min_cells"], target_sum=d["target_sum"],
-                   n_top_genes=d["n_top_genes"], n_pcs=d["n_pcs"], normalization=d["normalization"], seed=seed)
+        preprocess(adata, **preprocessing_arguments(s))
         features_key = "X_pca"
     edges = spatial_edges(adata)
     if method.startswith("pca_"):
         find_domains(adata, use_rep=features_key, method=method.split("_")[1], n_domains=n_domains, seed=seed)
     else:
         train_spatial_vae(adata, edges, features_key=features_key, progress=False, **training_arguments(s))
-        rep = "X_spatial_vae"
-        if e["smoothing_hops"]:
-            rep = "X_spatial_vae_smoothed"
-            smooth_embedding(adata, edges, hops=e["smoothing_hops"], key_added=rep)
-        find_domains(adata, use_rep=rep, method=e["cluster_method"], n_domains=n_domains, seed=seed)
+        domains_from_settings(adata, edges, s)
     wall = time.perf_counter() - t0
     base = {"section": section, "seed": seed, "n_domains": int(n_domains), "wall_s": round(wall, 2),
             "peak_mem_mb": peak_memory_mb(), "status": "ok",

@@ -72,10 +72,14 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                     'spatial_vae/model.py'),
                                    'spatial_vae.model.mlp': ('model.html#mlp', 'spatial_vae/model.py')},
             'spatial_vae.pipeline': { 'spatial_vae.pipeline.PipelineResult': ('pipeline.html#pipelineresult', 'spatial_vae/pipeline.py'),
+                                      'spatial_vae.pipeline.domains_from_settings': ( 'pipeline.html#domains_from_settings',
+                                                                                      'spatial_vae/pipeline.py'),
                                       'spatial_vae.pipeline.merged_settings': ('pipeline.html#merged_settings', 'spatial_vae/pipeline.py'),
                                       'spatial_vae.pipeline.peak_memory_mb': ('pipeline.html#peak_memory_mb', 'spatial_vae/pipeline.py'),
                                       'spatial_vae.pipeline.prepare_output_dir': ( 'pipeline.html#prepare_output_dir',
                                                                                    'spatial_vae/pipeline.py'),
+                                      'spatial_vae.pipeline.preprocessing_arguments': ( 'pipeline.html#preprocessing_arguments',
+                                                                                        'spatial_vae/pipeline.py'),
                                       'spatial_vae.pipeline.run_pipeline': ('pipeline.html#run_pipeline', 'spatial_vae/pipeline.py'),
                                       'spatial_vae.pipeline.training_arguments': ( 'pipeline.html#training_arguments',
                                                                                    'spatial_vae/pipeline.py'),
@@ -119,4 +123,6 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                       'spatial_vae.training.save_model': ('training.html#save_model', 'spatial_vae/training.py'),
                                       'spatial_vae.training.seed_everything': ('training.html#seed_everything', 'spatial_vae/training.py'),
                                       'spatial_vae.training.train_spatial_vae': ( 'training.html#train_spatial_vae',
-                                                                                  'spatial_vae/training.py')}}}
+                                                                                  'spatial_vae/training.py'),
+                                      'spatial_vae.training.training_inputs': ( 'training.html#training_inputs',
+                                                                                'spatial_vae/training.py')}}}

@@ -19,7 +19,7 @@ from .graph import edges_to_adjacency, neighbour_mean, spatial_edges
 from .loss import seed_loss
 from .model import SpatialVAE
 from .training import (TrainingResult, _batch_edges, _neighbour_batches, batch_plan, embed,
-                                  seed_everything, train_spatial_vae)
+                                  seed_everything, train_spatial_vae, training_inputs)
 
 # %% auto #0
 __all__ = ['LOSS_TERMS', 'stack_sections', 'section_edges', 'train_distributed']
@@ -103,12 +103,8 @@ def train_distributed(adata: ad.AnnData, edges: np.ndarray, workers: int = 2, **
     p = {**defaults, **train_kwargs}
     used = [k for k in _UNSUPPORTED if p[k] not in (None, False, 0)]
     if used: raise ValueError(f"{used} are not supported with workers > 1; train in one process (workers=1) for them")
-    if p["features_key"] not in adata.obsm: raise KeyError(f".obsm[{p['features_key']!r}] not found: run preprocess first")
-    features = np.ascontiguousarray(adata.obsm[p["features_key"]], dtype=np.float32)
-    if not np.isfinite(features).all(): raise ValueError(f".obsm[{p['features_key']!r}] holds NaN or infinite values")
-    edges = np.asarray(edges, dtype=np.int64)
-    if edges.ndim != 2 or edges.shape[0] != 2 or (edges.size and edges.max() >= adata.n_obs):
-        raise ValueError(f"edges must be a (2, |E|) array of spot indices < {adata.n_obs}, got shape {edges.shape}")
+    features, edges = training_inputs(adata, edges, p["features_key"])
+    edges = edges.astype(np.int64)
     if adata.n_obs < 2 * workers: raise ValueError(f"{adata.n_obs} spots are too few for {workers} workers")
     context = neighbour_mean(features, edges) if p["neighbour_context"] else None
     config = dict(n_input=features.shape[1], latent_dim=p["latent_dim"], hidden_dims=tuple(int(h) for h in p["hidden_dims"]),

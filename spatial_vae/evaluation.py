@@ -47,8 +47,8 @@ def fit_sample(n: int, max_spots: int, seed: int = 0) -> np.ndarray | None:
 
 def _assign_nearest_mean(X: np.ndarray, sample: np.ndarray, labels: np.ndarray, chunk: int = 200_000) -> np.ndarray:
     "Labels for all rows of `X`: the sample keeps its `labels`, every other row takes the label with the nearest mean."
-    classes = np.unique(labels)
-    means = np.stack([X[sample][labels == c].mean(0) for c in classes])
+    classes, fitted = np.unique(labels), X[sample]
+    means = np.stack([fitted[labels == c].mean(0) for c in classes])
     out = np.concatenate([classes[((X[i:i + chunk, None, :] - means[None]) ** 2).sum(-1).argmin(1)]
                           for i in range(0, len(X), chunk)])
     out[sample] = labels

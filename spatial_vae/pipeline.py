@@ -24,8 +24,8 @@ from .distributed import train_distributed
 from .training import TrainingResult, plot_loss_history, save_model, train_spatial_vae
 
 # %% auto #0
-__all__ = ['OUTPUT_FILES', 'peak_memory_mb', 'merged_settings', 'training_arguments', 'PipelineResult', 'run_pipeline',
-           'prepare_output_dir', 'write_outputs']
+__all__ = ['OUTPUT_FILES', 'peak_memory_mb', 'merged_settings', 'preprocessing_arguments', 'domains_from_settings',
+           'training_arguments', 'PipelineResult', 'run_pipeline', 'prepare_output_dir', 'write_outputs']
 
 # %% ../nbs/06_pipeline.ipynb #3d411060
 def peak_memory_mb() -> float:
@@ -43,6 +43,21 @@ def merged_settings(overrides: dict | None = None, path=None) -> dict[str, dict]
         if not sections: raise ValueError(f"unknown setting {name!r}; known: {sorted(k for s in settings.values() for k in s)}")
         for s in sections: settings[s][name] = value
     return settings
+
+def preprocessing_arguments(settings: dict[str, dict]) -> dict:
+    "`preprocess`'s keyword arguments from (merged) settings: the data section and the seed."
+    d = settings["data"]
+    return {**{k: d[k] for k in ("min_counts", "min_genes", "min_cells", "target_sum", "n_top_genes", "n_pcs", "normalization")},
+            "seed": settings["training"]["seed"]}
+
+def domains_from_settings(adata: ad.AnnData, edges: np.ndarray, settings: dict[str, dict]) -> str:
+    "Smooth the embedding (`smoothing_hops`), find domains and refine them (`refine_hops`) as settings say; returns the clustered `.obsm` key."
+    e, rep = settings["evaluation"], "X_spatial_vae"
+    if e["smoothing_hops"]: rep = "X_spatial_vae_smoothed"; smooth_embedding(adata, edges, hops=e["smoothing_hops"], key_added=rep)
+    find_domains(adata, use_rep=rep, method=e["cluster_method"], n_domains=e["n_domains"], resolution=e["resolution"],
+                 seed=settings["training"]["seed"], max_fit_spots=e["max_fit_spots"])
+    if e["refine_hops"]: refine_domains(adata, edges, hops=e["refine_hops"])
+    return rep
 
 def training_arguments(settings: dict[str, dict]) -> dict:
     "`train_spatial_vae`'s keyword arguments from (merged) settings: the model, loss and training sections."
@@ -74,9 +89,7 @@ def run_pipeline(data=None, dataset: str | None = None, *, features_key: str | N
     if isinstance(data, ad.AnnData): check_section(adata, "the AnnData given")
     lap("load")
     if features_key is None:
-        preprocess(adata, min_counts=d["min_counts"], min_genes=d["min_genes"], min_cells=d["min_cells"],
-                   target_sum=d["target_sum"], n_top_genes=d["n_top_genes"], n_pcs=d["n_pcs"],
-                   normalization=d["normalization"], seed=t["seed"])
+        preprocess(adata, **preprocessing_arguments(s))
         features_key = "X_pca"
     elif features_key not in adata.obsm:
         raise KeyError(f"features_key {features_key!r} is not in .obsm (available: {list(adata.obsm)})")
@@ -95,11 +108,7 @@ def run_pipeline(data=None, dataset: str | None = None, *, features_key: str | N
         training = train_spatial_vae(adata, edges, features_key=features_key, device=t["device"], progress=progress,
                                      **training_arguments(s))
     lap("train")
-    rep = "X_spatial_vae"
-    if e["smoothing_hops"]: rep = "X_spatial_vae_smoothed"; smooth_embedding(adata, edges, hops=e["smoothing_hops"], key_added=rep)
-    find_domains(adata, use_rep=rep, method=e["cluster_method"], n_domains=e["n_domains"], resolution=e["resolution"],
-                 seed=t["seed"], max_fit_spots=e["max_fit_spots"])
-    if e["refine_hops"]: refine_domains(adata, edges, hops=e["refine_hops"])
+    rep = domains_from_settings(adata, edges, s)
     lap("domains")
     latent_umap(adata, use_rep=rep, n_neighbors=e["umap_neighbors"], min_dist=e["umap_min_dist"], seed=t["seed"],
                 max_spots=e["umap_max_spots"], key_added="X_spatial_vae_umap")

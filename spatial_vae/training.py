@@ -27,7 +27,7 @@ from .model import SpatialVAE
 # %% auto #0
 __all__ = ['AUTO_FULL_BATCH_SPOTS', 'AUTO_BATCH_SIZE', 'seed_everything', 'deterministic_torch', 'interrupt_at_epoch_end',
            'pick_device', 'save_model', 'load_model', 'NonFiniteLossError', 'TrainingResult', 'batch_plan', 'embed',
-           'check_training_parameters', 'train_spatial_vae', 'plot_loss_history']
+           'check_training_parameters', 'training_inputs', 'train_spatial_vae', 'plot_loss_history']
 
 # %% ../nbs/04_training.ipynb #12bfe706
 def seed_everything(seed: int) -> None:
@@ -142,6 +142,17 @@ def check_training_parameters(epochs, learning_rate, batch_size, latent_dim, n_s
     if n_spots <= latent_dim:
         raise ValueError(f"{n_spots} spots are too few for latent_dim={latent_dim}: need more spots than latent dimensions")
 
+def training_inputs(adata: ad.AnnData, edges: np.ndarray, features_key: str) -> tuple[np.ndarray, np.ndarray]:
+    "The checked model input `.obsm[features_key]` (float32, C order) and edge index; errors name what is wrong."
+    if features_key not in adata.obsm:
+        raise KeyError(f".obsm[{features_key!r}] not found: run spatial_vae.data.preprocess first (it writes X_pca)")
+    features = np.ascontiguousarray(adata.obsm[features_key], dtype=np.float32)   # one memory layout → one result
+    if not np.isfinite(features).all(): raise ValueError(f".obsm[{features_key!r}] holds NaN or infinite values")
+    edges = np.asarray(edges)
+    if edges.ndim != 2 or edges.shape[0] != 2 or (edges.size and edges.max() >= adata.n_obs):
+        raise ValueError(f"edges must be a (2, |E|) array of spot indices < {adata.n_obs}, got shape {edges.shape}")
+    return features, edges
+
 def train_spatial_vae(adata: ad.AnnData, edges: np.ndarray, *, features_key: str = "X_pca", latent_dim: int = 16,
                       hidden_dims: tuple[int, ...] = (128, 64), dropout: float = 0.0, neighbour_context: bool = True, beta: float = 1e-3,
                       lambda_spatial: float = 20.0, epochs: int = 300, learning_rate: float = 1e-3,
@@ -149,17 +160,11 @@ def train_spatial_vae(adata: ad.AnnData, edges: np.ndarray, *, features_key: str
                       seed: int = 0, device: str = "auto", num_threads: int = 1, progress: bool = True, key_added: str = "X_spatial_vae",
                       checkpoint: str | Path | None = None, checkpoint_every: int = 50, resume: bool = False) -> TrainingResult:
     "Fit the spatial VAE on `.obsm[features_key]` with the seed loss; writes the embedding `mu` to `.obsm[key_added]`."
-    if features_key not in adata.obsm:
-        raise KeyError(f".obsm[{features_key!r}] not found: run spatial_vae.data.preprocess first (it writes X_pca)")
-    features = np.ascontiguousarray(adata.obsm[features_key], dtype=np.float32)   # one memory layout → one result
-    if not np.isfinite(features).all(): raise ValueError(f".obsm[{features_key!r}] holds NaN or infinite values")
+    features, edges = training_inputs(adata, edges, features_key)
     check_training_parameters(epochs, learning_rate, batch_size, latent_dim, adata.n_obs)
     if beta < 0: raise ValueError(f"beta must be >= 0, got {beta}")
     if lambda_spatial < 0: raise ValueError(f"lambda_spatial must be >= 0, got {lambda_spatial}")
     if max_steps < 0: raise ValueError(f"max_steps must be >= 0 (0 = no cap), got {max_steps}")
-    edges = np.asarray(edges)
-    if edges.ndim != 2 or edges.shape[0] != 2 or (edges.size and edges.max() >= adata.n_obs):
-        raise ValueError(f"edges must be a (2, |E|) array of spot indices < {adata.n_obs}, got shape {edges.shape}")
     plan = batch_plan(adata.n_obs, edges.shape[1], int(batch_size), int(epochs), int(max_steps))
     batch_size, epochs = plan["batch_size"], plan["epochs"]
     if num_threads >= 1: torch.set_num_threads(int(num_threads))
