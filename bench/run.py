@@ -34,13 +34,15 @@ METHODS = {
     "spatial_vae": {},                                                     # the defaults
     # the seed's configuration: log1p PCA, own-features encoder, lambda_spatial 1, Leiden on mu, no smoothing
     "seed_vae": {"normalization": "log1p", "neighbour_context": False, "lambda_spatial": 1.0, "cluster_method": "leiden",
-                 "smoothing_hops": 0},
+                 "smoothing_hops": 0, "latent_dim": 16, "ensemble": 1},
     # the non-spatial floor: scanpy's standard log1p PCA, then Leiden / k-means / tied GMM with the true domain count
     "pca_leiden": {"normalization": "log1p"}, "pca_kmeans": {"normalization": "log1p"}, "pca_gmm": {"normalization": "log1p"},
     # ablations: the defaults with one option switched off
     "spatial_vae_no_smoothing": {"smoothing_hops": 0},
     "spatial_vae_log1p": {"normalization": "log1p"},
     "spatial_vae_no_context": {"neighbour_context": False},
+    "spatial_vae_single_model": {"ensemble": 1},
+    "spatial_vae_latent16": {"latent_dim": 16},
 }
 REFINE_HOPS = 2   # spatial_vae runs are also scored after refine_domains (reported as spatial_vae_refined)
 
@@ -56,15 +58,17 @@ def run_one(method: str, section: str, seed: int) -> list[dict]:
     from spatial_vae.data import preprocess, shared_data_dir
     from spatial_vae.evaluation import find_domains, refine_domains, score_domains, spatial_coherence
     from spatial_vae.graph import spatial_edges
-    from spatial_vae.pipeline import (domains_from_settings, merged_settings, peak_memory_mb, preprocessing_arguments,
-                                      training_arguments)
-    from spatial_vae.training import train_spatial_vae
+    from spatial_vae.pipeline import (domains_from_settings, ensemble_size, merged_settings, peak_memory_mb, preprocessing_arguments,
+                                      train_from_settings)
     file, label_key, features_key = SECTIONS[section]
     t0 = time.perf_counter()
     adata = ad.read_h5ad(shared_data_dir() / file)
     labels = adata.obs[label_key].astype("category").cat.remove_unused_categories()
     n_domains = labels.nunique()
-    s = merged_settings({**METHODS[method], "seed": seed, "n_domains": n_domains})
+    s = merged_settings({**METHODS[method], "n_domains": n_domains})
+    # run k of an n-model ensemble trains seeds n*k .. n*k+n-1: no model is shared between runs, so runs stay independent
+    n_models = 1 if method.startswith("pca_") else ensemble_size(s, adata.n_obs)
+    s["training"]["seed"] = seed * n_models
     if features_key is None:
         preprocess(adata, **preprocessing_arguments(s))
         features_key = "X_pca"
@@ -72,11 +76,11 @@ def run_one(method: str, section: str, seed: int) -> list[dict]:
     if method.startswith("pca_"):
         find_domains(adata, use_rep=features_key, method=method.split("_")[1], n_domains=n_domains, seed=seed)
     else:
-        train_spatial_vae(adata, edges, features_key=features_key, progress=False, **training_arguments(s))
+        train_from_settings(adata, edges, s, features_key, progress=False)
         domains_from_settings(adata, edges, s)
     wall = time.perf_counter() - t0
     base = {"section": section, "seed": seed, "n_domains": int(n_domains), "wall_s": round(wall, 2),
-            "peak_mem_mb": peak_memory_mb(), "status": "ok",
+            "peak_mem_mb": peak_memory_mb(), "status": "ok", "model_seeds": list(range(seed * n_models, (seed + 1) * n_models)),
             "normalization": adata.uns.get("spatial_vae_qc", {}).get("normalization", "given features"),
             "notes": "one process per run: wall includes reading and preprocessing, peak_mem_mb is that process's peak RSS"}
     out = RESULTS / "labels"; out.mkdir(parents=True, exist_ok=True)
@@ -125,10 +129,11 @@ def load_all() -> pd.DataFrame:
 
 PROTOCOL = """\
 Number of domains = number of annotated classes; unannotated spots are clustered but not scored. spatial_vae
-runs with settings.ini's defaults (Pearson-residual PCA, neighbourhood context, 2-hop embedding smoothing, tied GMM
-with 10 starts) and no label refinement; `spatial_vae_refined` is the same runs after one 2-ring majority vote.
-`spatial_vae_no_smoothing`, `_log1p` and `_no_context` switch one option off (3 seeds: an ablation, not a ranking). `seed_vae` is the seed's
-exact configuration. `pca_*` is the non-spatial floor on scanpy's standard log1p PCA. Peers run in their own
+runs with settings.ini's defaults (Pearson-residual PCA, neighbourhood context, 32 latent dimensions, 2-hop embedding
+smoothing, tied GMM with 10 starts, a vote over 5 models) and no label refinement; run k trains model seeds 5k..5k+4,
+so no model is shared between runs. Its wall time includes all 5 models. `spatial_vae_refined` is the same runs after
+one 2-ring majority vote. `spatial_vae_no_smoothing`, `_log1p`, `_no_context`, `_single_model` and `_latent16` switch
+one option back (3 runs: an ablation, not a ranking). `seed_vae` is the seed's exact configuration. `pca_*` is the non-spatial floor on scanpy's standard log1p PCA. Peers run in their own
 venvs with their recommended settings; GraphST and STAGATE cluster with a tied-covariance GMM instead of R's
 mclust; SpaGCN and GraphST include their own label refinement (`refinement` column). One CPU thread per run on a
 2-core machine; several runs shared the machine at times, so wall times are upper bounds. Wall time is the

@@ -22,6 +22,7 @@ RUN_OPTIONS = {  # option: (type, help); defaults come from settings.ini
     "learning_rate": (float, "Adam learning rate"), "batch_size": (int, "spots per minibatch (0: auto)"),
     "max_steps": (int, "cap on optimiser steps (0: none)"), "device": (str, "auto, cpu or cuda"),
     "workers": (int, "DDP worker processes for training (1: none)"),
+    "ensemble": (int, "models whose domains are put to a vote (0: auto, 1: a single model)"),
     "n_pcs": (int, "principal components used as model input"), "n_top_genes": (int, "highly variable genes"),
     "normalization": (str, "auto, pearson or log1p"), "smoothing_hops": (int, "embedding smoothing steps before clustering (0: off)"),
     "refine_hops": (int, "majority-vote label refinement radius in rings (0: off)"),

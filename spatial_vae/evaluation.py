@@ -10,13 +10,14 @@ import numpy as np
 import pandas as pd
 import scanpy as sc
 import scipy.sparse as sp
+from scipy.optimize import linear_sum_assignment
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
 from .graph import edges_to_adjacency, neighbour_mean
 
 # %% auto #0
 __all__ = ['CLUSTER_METHODS', 'fit_sample', 'find_domains', 'score_domains', 'spatial_coherence', 'smooth_embedding',
-           'refine_domains', 'latent_umap', 'plot_spatial_domains', 'plot_latent_umap']
+           'refine_domains', 'consensus_domains', 'latent_umap', 'plot_spatial_domains', 'plot_latent_umap']
 
 # %% ../nbs/05_evaluation.ipynb #64e38ce2
 CLUSTER_METHODS = ("auto", "leiden", "kmeans", "gmm")
@@ -136,6 +137,36 @@ def refine_domains(adata: ad.AnnData, edges: np.ndarray, domain_key: str = "spat
     refined = pd.Categorical.from_codes(votes.argmax(1), categories=labels.cat.categories)
     adata.obs[key_added or domain_key] = refined
     return adata.obs[key_added or domain_key]
+
+# %% ../nbs/05_evaluation.ipynb #b8aeddd3
+def _match_labels(labels: np.ndarray, reference: np.ndarray, n_ref: int) -> np.ndarray:
+    "Relabel `labels` (codes) onto `reference`'s codes: Hungarian matching of their overlap; labels left over go to their largest overlap."
+    overlap = np.zeros((labels.max() + 1, n_ref))
+    np.add.at(overlap, (labels, reference), 1)
+    mapping = overlap.argmax(1)
+    rows, cols = linear_sum_assignment(-overlap)
+    mapping[rows] = cols
+    return mapping[labels]
+
+def consensus_domains(adata: ad.AnnData, domain_keys: list[str], key_added: str = "spatial_vae_domain") -> pd.Series:
+    "Majority vote over several labellings of the same spots in `.obs[domain_keys]`, matched to the most typical one; their mean pairwise ARI goes to `.uns[key_added]['agreement']`."
+    if len(domain_keys) < 2: raise ValueError(f"consensus needs at least 2 labellings, got {len(domain_keys)}")
+    missing = [k for k in domain_keys if k not in adata.obs]
+    if missing: raise KeyError(f".obs has no {missing}")
+    runs = [adata.obs[k].astype("category") for k in domain_keys]
+    codes = [r.cat.codes.to_numpy() for r in runs]
+    ari = np.array([[adjusted_rand_score(a, b) for b in codes] for a in codes])
+    agreement = (ari.sum(1) - 1) / (len(codes) - 1)                   # each run's mean ARI to the others
+    ref = int(agreement.argmax())
+    n_ref, spots = len(runs[ref].cat.categories), np.arange(adata.n_obs)
+    votes = np.zeros((adata.n_obs, n_ref))
+    for c in codes: votes[spots, _match_labels(c, codes[ref], n_ref)] += 1
+    votes[spots, codes[ref]] += 0.5                                    # ties go to the reference
+    info = {**adata.uns.get(domain_keys[ref], {}), "consensus_of": list(domain_keys), "reference": domain_keys[ref],
+            "agreement": float(agreement.mean())}
+    adata.obs[key_added] = pd.Categorical.from_codes(votes.argmax(1), categories=runs[ref].cat.categories)
+    adata.uns[key_added] = info
+    return adata.obs[key_added]
 
 # %% ../nbs/05_evaluation.ipynb #5f39332c
 def latent_umap(adata: ad.AnnData, use_rep: str = "X_spatial_vae", n_neighbors: int = 15, min_dist: float = 0.3,

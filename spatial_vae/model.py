@@ -22,7 +22,7 @@ def mlp(sizes: list[int], dropout: float = 0.0) -> nn.Sequential:
 
 class SpatialVAE(nn.Module):
     "VAE over spot features: `encode` gives (mu, logvar), `forward` gives (x_hat, mu, logvar, z)."
-    def __init__(self, n_input: int, latent_dim: int = 16, hidden_dims: tuple[int, ...] = (128, 64), dropout: float = 0.0,
+    def __init__(self, n_input: int, latent_dim: int = 32, hidden_dims: tuple[int, ...] = (128, 64), dropout: float = 0.0,
                  n_context: int = 0):
         super().__init__()
         for name, value in dict(n_input=n_input, latent_dim=latent_dim).items():

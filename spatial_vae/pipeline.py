@@ -17,7 +17,7 @@ import anndata as ad
 import numpy as np
 
 from .data import atomic_write, check_section, load_section, preprocess, read_settings
-from .evaluation import (find_domains, latent_umap, plot_latent_umap, plot_spatial_domains, refine_domains,
+from .evaluation import (consensus_domains, find_domains, latent_umap, plot_latent_umap, plot_spatial_domains, refine_domains,
                                     score_domains, smooth_embedding, spatial_coherence)
 from .graph import grid_layout, spatial_edges
 from .distributed import train_distributed
@@ -25,7 +25,8 @@ from .training import TrainingResult, plot_loss_history, save_model, train_spati
 
 # %% auto #0
 __all__ = ['OUTPUT_FILES', 'peak_memory_mb', 'merged_settings', 'preprocessing_arguments', 'domains_from_settings',
-           'training_arguments', 'PipelineResult', 'run_pipeline', 'prepare_output_dir', 'write_outputs']
+           'training_arguments', 'PipelineResult', 'run_pipeline', 'ensemble_size', 'train_from_settings',
+           'prepare_output_dir', 'write_outputs']
 
 # %% ../nbs/06_pipeline.ipynb #3d411060
 def peak_memory_mb() -> float:
@@ -50,13 +51,28 @@ def preprocessing_arguments(settings: dict[str, dict]) -> dict:
     return {**{k: d[k] for k in ("min_counts", "min_genes", "min_cells", "target_sum", "n_top_genes", "n_pcs", "normalization")},
             "seed": settings["training"]["seed"]}
 
+def _cluster_embedding(adata, edges, settings, use_rep, key_added, seed) -> str:
+    "Smooth `.obsm[use_rep]` (`smoothing_hops`) and cluster it into `.obs[key_added]`; returns the clustered key."
+    e = settings["evaluation"]
+    if e["smoothing_hops"]:
+        smooth_embedding(adata, edges, use_rep, hops=e["smoothing_hops"], key_added=f"{use_rep}_smoothed"); use_rep = f"{use_rep}_smoothed"
+    find_domains(adata, use_rep=use_rep, method=e["cluster_method"], n_domains=e["n_domains"], resolution=e["resolution"],
+                 seed=seed, max_fit_spots=e["max_fit_spots"], key_added=key_added)
+    return use_rep
+
 def domains_from_settings(adata: ad.AnnData, edges: np.ndarray, settings: dict[str, dict]) -> str:
-    "Smooth the embedding (`smoothing_hops`), find domains and refine them (`refine_hops`) as settings say; returns the clustered `.obsm` key."
-    e, rep = settings["evaluation"], "X_spatial_vae"
-    if e["smoothing_hops"]: rep = "X_spatial_vae_smoothed"; smooth_embedding(adata, edges, hops=e["smoothing_hops"], key_added=rep)
-    find_domains(adata, use_rep=rep, method=e["cluster_method"], n_domains=e["n_domains"], resolution=e["resolution"],
-                 seed=settings["training"]["seed"], max_fit_spots=e["max_fit_spots"])
-    if e["refine_hops"]: refine_domains(adata, edges, hops=e["refine_hops"])
+    "Smooth the embedding (`smoothing_hops`), find domains, vote over the ensemble's models if trained, refine (`refine_hops`); returns the clustered `.obsm` key."
+    seed = settings["training"]["seed"]
+    rep = _cluster_embedding(adata, edges, settings, "X_spatial_vae", "spatial_vae_domain", seed)
+    members = adata.uns.get("spatial_vae_ensemble", {}).get("members", [])
+    if members:   # each extra model clustered on its own, then the vote (chapter 05)
+        keys = ["spatial_vae_domain"]
+        for i, member in enumerate(members, 1):
+            keys.append(f"spatial_vae_domain_member{i}")
+            _cluster_embedding(adata, edges, settings, member, keys[-1], seed + i)
+        consensus_domains(adata, keys)
+        adata.obs.drop(columns=keys[1:], inplace=True)
+    if settings["evaluation"]["refine_hops"]: refine_domains(adata, edges, hops=settings["evaluation"]["refine_hops"])
     return rep
 
 def training_arguments(settings: dict[str, dict]) -> dict:
@@ -101,12 +117,7 @@ def run_pipeline(data=None, dataset: str | None = None, *, features_key: str | N
     edges = spatial_edges(adata, method=method, n_neighbors=g["n_neighbors"], radius=g["radius"])
     method = adata.uns["spatial_graph"]["method"]
     lap("graph")
-    if t["workers"] > 1:   # DDP worker processes (chapter 09)
-        training = train_distributed(adata, edges, workers=t["workers"], features_key=features_key, progress=progress,
-                                     **training_arguments(s))
-    else:
-        training = train_spatial_vae(adata, edges, features_key=features_key, device=t["device"], progress=progress,
-                                     **training_arguments(s))
+    training = train_from_settings(adata, edges, s, features_key, progress)
     lap("train")
     rep = domains_from_settings(adata, edges, s)
     lap("domains")
@@ -116,7 +127,8 @@ def run_pipeline(data=None, dataset: str | None = None, *, features_key: str | N
     label_key = label_key or adata.uns.get("ground_truth_key")
     metrics = {"n_spots": adata.n_obs, "n_genes": adata.n_vars, "features_key": features_key, "graph": method,
                "normalization": adata.uns.get("spatial_vae_qc", {}).get("normalization"), "clustered": rep,
-               "refined": bool(e["refine_hops"]),
+               "refined": bool(e["refine_hops"]), "ensemble": len(adata.uns["spatial_vae_ensemble"]["members"]) + 1,
+               "agreement": adata.uns["spatial_vae_domain"].get("agreement"),
                "n_edges": int(edges.shape[1]), "n_domains": int(adata.obs["spatial_vae_domain"].nunique()),
                "spatial_coherence": spatial_coherence(adata, edges)}
     if label_key:
@@ -126,6 +138,27 @@ def run_pipeline(data=None, dataset: str | None = None, *, features_key: str | N
                    python=platform.python_version())
     adata.uns["spatial_vae_metrics"] = json.loads(json.dumps(metrics, default=str))["timings_s"]
     return PipelineResult(adata, training, metrics, edges)
+
+# %% ../nbs/06_pipeline.ipynb #d7f10ad8
+def ensemble_size(settings: dict[str, dict], n_spots: int) -> int:
+    "How many models to train: the `ensemble` setting, or for 0 (auto) 5 up to 20,000 spots (seconds each) and 1 above."
+    n = int(settings["training"]["ensemble"])
+    if n < 0: raise ValueError(f"ensemble must be >= 0 (0 = auto), got {n}")
+    return n or (5 if n_spots <= 20_000 else 1)
+
+def train_from_settings(adata: ad.AnnData, edges: np.ndarray, settings: dict[str, dict], features_key: str = "X_pca",
+                        progress: bool = True) -> TrainingResult:
+    "Train as settings say (one process or DDP `workers`); an ensemble's extra models (seeds seed+1, …) go to `.obsm['X_spatial_vae_member<i>']`. Returns the first model's result."
+    t, kwargs = settings["training"], training_arguments(settings)
+    def train(**extra):
+        if t["workers"] > 1:   # DDP worker processes (chapter 09)
+            return train_distributed(adata, edges, workers=t["workers"], features_key=features_key, progress=progress, **kwargs | extra)
+        return train_spatial_vae(adata, edges, features_key=features_key, device=t["device"], progress=progress, **kwargs | extra)
+    result = train()
+    members = [f"X_spatial_vae_member{i}" for i in range(1, ensemble_size(settings, adata.n_obs))]
+    for i, key in enumerate(members, 1): train(seed=t["seed"] + i, key_added=key)
+    adata.uns["spatial_vae_ensemble"] = {"members": members, "seeds": [t["seed"] + i for i in range(len(members) + 1)]}
+    return result
 
 # %% ../nbs/06_pipeline.ipynb #f9f6f869
 OUTPUT_FILES = ("spatial_clusters.png", "latent_space_umap.png", "loss_curves.png", "spatial_vae.h5ad", "model.pt", "metrics.json")

@@ -153,7 +153,7 @@ def test_inputs_are_never_modified(shared_data, tmp_path):
     folder = shared_data / CYTASSIST
     digest = lambda: {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*")) if p.is_file()}
     before = digest()
-    assert main(["run", "--data", str(folder), "--out", str(tmp_path / "o"), "--epochs", "20", "--quiet"]) == 0
+    assert main(["run", "--data", str(folder), "--out", str(tmp_path / "o"), "--epochs", "20", "--ensemble", "1", "--quiet"]) == 0
     assert digest() == before
 
 

@@ -21,6 +21,16 @@ def test_beats_leiden_on_plain_pca(default_run):
     assert vae_ari > pca_ari + 0.15, f"spatial_vae ARI {vae_ari:.3f} vs PCA + Leiden {pca_ari:.3f}"
 
 
+def test_default_run_votes_over_five_seeds(default_run):
+    adata, metrics = default_run.adata, default_run.metrics
+    assert metrics["ensemble"] == 5 and adata.uns["spatial_vae_ensemble"]["seeds"] == [0, 1, 2, 3, 4]
+    members = [adata.obsm[f"X_spatial_vae_member{i}"] for i in range(1, 5)]
+    assert all(m.shape == adata.obsm["X_spatial_vae"].shape for m in members)
+    assert not any(np.array_equal(m, adata.obsm["X_spatial_vae"]) for m in members)     # other seeds, other models
+    assert 0.8 < metrics["agreement"] <= 1                                              # the seeds largely agree here
+    assert not any(c.startswith("spatial_vae_domain_member") for c in adata.obs)        # members' labels are not left behind
+
+
 def _neighbour_distance_ratio(result) -> float:
     "Mean squared embedding distance between spatial neighbours, relative to that between random pairs of spots."
     z, (u, v) = result.adata.obsm["X_spatial_vae"], result.edges
@@ -30,8 +40,8 @@ def _neighbour_distance_ratio(result) -> float:
 
 def test_spatial_term_pulls_neighbours_together():
     # the loss's spatial term alone: no smoothing of the embedding after training in either run
-    flat = run_pipeline(n_domains=5, lambda_spatial=0.0, smoothing_hops=0, progress=False)
-    spatial = run_pipeline(n_domains=5, smoothing_hops=0, progress=False)
+    flat = run_pipeline(n_domains=5, lambda_spatial=0.0, smoothing_hops=0, ensemble=1, progress=False)
+    spatial = run_pipeline(n_domains=5, smoothing_hops=0, ensemble=1, progress=False)
     assert _neighbour_distance_ratio(spatial) < 0.95 * _neighbour_distance_ratio(flat)   # measured: 0.75 vs 0.82
     assert spatial.metrics["spatial_coherence"] > flat.metrics["spatial_coherence"]
 

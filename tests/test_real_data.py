@@ -15,7 +15,7 @@ def test_cytassist_spaceranger2_folder_without_hires(shared_data, tmp_path):
     lib = next(iter(adata.uns["spatial"]))
     assert set(adata.uns["spatial"][lib]["images"]) == {"lowres"}            # no hires image, still loads
     assert adata.uns["spatial"][lib]["scalefactors"]["tissue_lowres_scalef"] > 0
-    assert main(["run", "--data", str(folder), "--out", str(tmp_path / "out"), "--epochs", "100", "--quiet"]) == 0
+    assert main(["run", "--data", str(folder), "--out", str(tmp_path / "out"), "--epochs", "100", "--ensemble", "1", "--quiet"]) == 0
     metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
     assert metrics["graph"] == "hex" and metrics["n_domains"] >= 2 and 0 < metrics["spatial_coherence"] <= 1
     for name in ("spatial_clusters.png", "latent_space_umap.png", "loss_curves.png", "spatial_vae.h5ad"):
@@ -31,6 +31,7 @@ def test_dlpfc_h5ad_main_job_scores_against_layers(shared_data, tmp_path, sectio
     assert metrics["label_key"] == "layer_guess_reordered" and metrics["n_domains"] == 7
     assert metrics["n_scored"] == n_annotated                                 # unannotated spots are not scored
     assert metrics["normalization"] == "pearson" and metrics["clustered"] == "X_spatial_vae_smoothed"
+    assert metrics["ensemble"] == 5 and metrics["agreement"] > 0.6
     # above the best peer measured here on both sections (STAGATE: 0.533 and 0.438 ARI; bench/table.md) and far
     # above the non-spatial floor (PCA + k-means ~0.27)
     assert metrics["ari"] > 0.5 and metrics["nmi"] > 0.6, metrics

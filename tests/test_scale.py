@@ -29,6 +29,7 @@ def test_hd_section_stays_sparse_and_uses_square_bins(hd_run):
 def test_hd_training_takes_minibatches_within_the_step_cap(hd_run):
     params = hd_run.adata.uns["X_spatial_vae"]["params"]
     assert params["batch_size"] == 4096
+    assert hd_run.metrics["ensemble"] == 1            # auto: one model above 20,000 spots
     history = hd_run.training.history
     assert 1 <= len(history) <= params["epochs"] and history["total"].iloc[-1] < history["total"].iloc[0]
 
@@ -46,7 +47,7 @@ def test_hd_domains_fitted_on_a_sample_cover_every_bin(hd_run):
 
 
 def test_pipeline_trains_with_ddp_workers():
-    result = run_pipeline(synthetic_visium(24, 24, n_genes=200), workers=2, epochs=40, n_domains=5, progress=False)
+    result = run_pipeline(synthetic_visium(24, 24, n_genes=200), workers=2, epochs=40, n_domains=5, ensemble=1, progress=False)
     params = result.adata.uns["X_spatial_vae"]["params"]
     assert params["workers"] == 2 and len(result.training.history) == 40
     assert np.isfinite(result.adata.obsm["X_spatial_vae"]).all()
