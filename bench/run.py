@@ -132,8 +132,10 @@ Number of domains = number of annotated classes; unannotated spots are clustered
 runs with settings.ini's defaults (Pearson-residual PCA, neighbourhood context, 32 latent dimensions, 2-hop embedding
 smoothing, tied GMM with 10 starts, a vote over 5 models) and no label refinement; run k trains model seeds 5k..5k+4,
 so no model is shared between runs. Its wall time includes all 5 models. `spatial_vae_refined` is the same runs after
-one 2-ring majority vote. `spatial_vae_no_smoothing`, `_log1p`, `_no_context`, `_single_model` and `_latent16` switch
-one option back (3 runs: an ablation, not a ranking). `seed_vae` is the seed's exact configuration. `pca_*` is the non-spatial floor on scanpy's standard log1p PCA. Peers run in their own
+one 2-ring majority vote. `spatial_vae_single_model` and `_latent16` switch one option back (3 runs: an ablation, not
+a ranking); the `_no_smoothing`, `_log1p` and `_no_context` ablations were measured against the previous defaults
+(16 latent dimensions, one model) and are kept in results/spatial_vae_v2.jsonl. `seed_vae` is the seed's exact
+configuration. `pca_*` is the non-spatial floor on scanpy's standard log1p PCA. Peers run in their own
 venvs with their recommended settings; GraphST and STAGATE cluster with a tied-covariance GMM instead of R's
 mclust; SpaGCN and GraphST include their own label refinement (`refinement` column). One CPU thread per run on a
 2-core machine; several runs shared the machine at times, so wall times are upper bounds. Wall time is the
