@@ -42,6 +42,7 @@ def test_brca_precomputed_pca_features(shared_data, tmp_path):
     adata = load_section(path)
     assert adata.n_vars == 0 and adata.obsm["X_pca_ccst"].shape == (3798, 200)
     assert main(["run", "--data", str(path), "--features-key", "X_pca_ccst", "--out", str(tmp_path / "out"),
-                 "--n-domains", "20", "--label-key", "fine_annot_type", "--epochs", "150", "--quiet"]) == 0
+                 "--n-domains", "20", "--label-key", "fine_annot_type", "--epochs", "150", "--ensemble", "1",
+                 "--quiet"]) == 0
     metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
     assert metrics["n_domains"] == 20 and metrics["ari"] > 0.2, metrics
