@@ -72,6 +72,7 @@ def domains_from_settings(adata: ad.AnnData, edges: np.ndarray, settings: dict[s
             _cluster_embedding(adata, edges, settings, member, keys[-1], seed + i)
         consensus_domains(adata, keys)
         adata.obs.drop(columns=keys[1:], inplace=True)
+        for key in keys[1:]: del adata.uns[key]                         # find_domains' notes on each member go too
     if settings["evaluation"]["refine_hops"]: refine_domains(adata, edges, hops=settings["evaluation"]["refine_hops"])
     return rep
 
