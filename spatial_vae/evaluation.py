@@ -155,7 +155,8 @@ def consensus_domains(adata: ad.AnnData, domain_keys: list[str], key_added: str 
     if missing: raise KeyError(f".obs has no {missing}")
     runs = [adata.obs[k].astype("category") for k in domain_keys]
     codes = [r.cat.codes.to_numpy() for r in runs]
-    ari = np.array([[adjusted_rand_score(a, b) for b in codes] for a in codes])
+    ari = np.eye(len(codes))
+    for i, j in zip(*np.triu_indices(len(codes), 1)): ari[i, j] = ari[j, i] = adjusted_rand_score(codes[i], codes[j])
     agreement = (ari.sum(1) - 1) / (len(codes) - 1)                   # each run's mean ARI to the others
     ref = int(agreement.argmax())
     n_ref, spots = len(runs[ref].cat.categories), np.arange(adata.n_obs)

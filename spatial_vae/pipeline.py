@@ -69,7 +69,8 @@ def domains_from_settings(adata: ad.AnnData, edges: np.ndarray, settings: dict[s
         keys = ["spatial_vae_domain"]
         for i, member in enumerate(members, 1):
             keys.append(f"spatial_vae_domain_member{i}")
-            _cluster_embedding(adata, edges, settings, member, keys[-1], seed + i)
+            if (used := _cluster_embedding(adata, edges, settings, member, keys[-1], seed + i)) != member:
+                del adata.obsm[used]                                    # members' smoothed copies: only the vote needs them
         consensus_domains(adata, keys)
         adata.obs.drop(columns=keys[1:], inplace=True)
         for key in keys[1:]: del adata.uns[key]                         # find_domains' notes on each member go too
