@@ -107,6 +107,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                       'spatial_vae.training._batch_edges': ('training.html#_batch_edges', 'spatial_vae/training.py'),
                                       'spatial_vae.training._neighbour_batches': ( 'training.html#_neighbour_batches',
                                                                                    'spatial_vae/training.py'),
+                                      'spatial_vae.training._optimiser_step': ('training.html#_optimiser_step', 'spatial_vae/training.py'),
                                       'spatial_vae.training.batch_plan': ('training.html#batch_plan', 'spatial_vae/training.py'),
                                       'spatial_vae.training.check_training_parameters': ( 'training.html#check_training_parameters',
                                                                                           'spatial_vae/training.py'),

@@ -16,9 +16,8 @@ import pandas as pd
 import torch
 
 from .graph import edges_to_adjacency, neighbour_mean, spatial_edges
-from .loss import seed_loss
 from .model import SpatialVAE
-from .training import (TrainingResult, _batch_edges, _neighbour_batches, batch_plan, embed,
+from .training import (TrainingResult, _batch_edges, _neighbour_batches, _optimiser_step, batch_plan, embed,
                                   seed_everything, train_spatial_vae, training_inputs)
 
 # %% auto #0
@@ -78,10 +77,9 @@ def _worker(job_dir: str) -> dict:
             for nodes in _neighbour_batches(adj, plan["seeds_per_batch"], gen, shard, plan["batches_per_epoch"]):
                 x = torch.as_tensor(np.asarray(features[nodes]))
                 c = None if context is None else torch.as_tensor(np.asarray(context[nodes]))
-                terms = seed_loss(x, *ddp(x, c), _batch_edges(adj, nodes), beta=p["beta"], lambda_spatial=p["lambda_spatial"])
+                terms = _optimiser_step(ddp, optimizer, x, c, _batch_edges(adj, nodes), p["beta"], p["lambda_spatial"])
                 if not torch.isfinite(terms["total"]):
                     raise FloatingPointError(f"worker {rank}: loss became {float(terms['total'])} at epoch {epoch + 1}")
-                optimizer.zero_grad(); terms["total"].backward(); optimizer.step()
                 sums += torch.stack([terms[k].detach().double() for k in LOSS_TERMS]) / plan["batches_per_epoch"]
             dist.all_reduce(sums); sums /= world                       # the epoch's loss, averaged over workers
             rows.append({"epoch": epoch + 1, **dict(zip(LOSS_TERMS, sums.tolist()))})

@@ -100,6 +100,13 @@ def _neighbour_batches(adj: sp.csr_matrix, n_seeds: int, gen: torch.Generator, s
         seeds = order[start:start + n_seeds]
         yield np.union1d(seeds, adj[seeds].indices)
 
+def _optimiser_step(model, optimizer, x, c, e, beta: float, lambda_spatial: float) -> dict[str, torch.Tensor]:
+    "The seed loss's terms on one batch, and one optimiser step on them when the total is finite (the caller handles it when not)."
+    terms = seed_loss(x, *model(x, c), e, beta=beta, lambda_spatial=lambda_spatial)
+    if torch.isfinite(terms["total"]):
+        optimizer.zero_grad(); terms["total"].backward(); optimizer.step()
+    return terms
+
 def _batch_edges(adj: sp.csr_matrix, nodes: np.ndarray) -> torch.Tensor:
     "Edges with both ends in the sorted `nodes`, renumbered to positions within `nodes` (cost grows with the batch, not the section)."
     rows = adj[nodes]
@@ -207,13 +214,12 @@ def train_spatial_vae(adata: ad.AnnData, edges: np.ndarray, *, features_key: str
                     else:
                         idx = torch.as_tensor(nodes, device=dev)
                         x, c, e = x_all[idx], None if c_all is None else c_all[idx], _batch_edges(adj, nodes).to(dev)
-                    terms = seed_loss(x, *model(x, c), e, beta=beta, lambda_spatial=lambda_spatial)
+                    terms = _optimiser_step(model, optimizer, x, c, e, beta, lambda_spatial)
                     if not torch.isfinite(terms["total"]):
                         model.load_state_dict(good_state); save_checkpoint(epoch)
                         raise NonFiniteLossError(f"loss became {float(terms['total'])} at epoch {epoch + 1} (terms: "
                             + ", ".join(f"{k}={float(v):.3g}" for k, v in terms.items()) + "); the model was restored to "
                             "its last good state. Lower learning_rate or check the input features for extreme values.")
-                    optimizer.zero_grad(); terms["total"].backward(); optimizer.step()
                     for k, v in terms.items(): sums[k] = sums.get(k, 0.0) + v.item() / len(batches)
                 rows.append({"epoch": epoch + 1, **sums})
                 good_state = {k: v.clone() for k, v in model.state_dict().items()}
