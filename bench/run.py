@@ -31,20 +31,19 @@ SECTIONS = {  # name: (file under the shared data folder, label column, features
 }
 # named presets: keyword overrides of settings.ini for the pipeline's preprocessing, training and clustering
 METHODS = {
-    "spatial_vae": {},                                                     # the defaults
-    # the seed's configuration: log1p PCA, own-features encoder, lambda_spatial 1, Leiden on mu, no smoothing
+    "spatial_vae": {},                         # the defaults; also scored before their label refinement (see run_one)
+    # the seed's configuration: log1p PCA, own-features encoder, lambda_spatial 1, Leiden on mu, no smoothing or refinement
     "seed_vae": {"normalization": "log1p", "neighbour_context": False, "lambda_spatial": 1.0, "cluster_method": "leiden",
-                 "smoothing_hops": 0, "latent_dim": 16, "ensemble": 1},
+                 "smoothing_hops": 0, "latent_dim": 16, "ensemble": 1, "refine_hops": 0},
     # the non-spatial floor: scanpy's standard log1p PCA, then Leiden / k-means / tied GMM with the true domain count
     "pca_leiden": {"normalization": "log1p"}, "pca_kmeans": {"normalization": "log1p"}, "pca_gmm": {"normalization": "log1p"},
-    # ablations: the defaults with one option switched off
-    "spatial_vae_no_smoothing": {"smoothing_hops": 0},
-    "spatial_vae_log1p": {"normalization": "log1p"},
-    "spatial_vae_no_context": {"neighbour_context": False},
-    "spatial_vae_single_model": {"ensemble": 1},
-    "spatial_vae_latent16": {"latent_dim": 16},
+    # ablations: the defaults with one option switched off, compared with spatial_vae_no_refinement
+    "spatial_vae_no_smoothing": {"smoothing_hops": 0, "refine_hops": 0},
+    "spatial_vae_log1p": {"normalization": "log1p", "refine_hops": 0},
+    "spatial_vae_no_context": {"neighbour_context": False, "refine_hops": 0},
+    "spatial_vae_single_model": {"ensemble": 1, "refine_hops": 0},
+    "spatial_vae_latent16": {"latent_dim": 16, "refine_hops": 0},
 }
-REFINE_HOPS = 2   # spatial_vae runs are also scored after refine_domains (reported as spatial_vae_refined)
 
 
 def done_runs() -> set:
@@ -53,7 +52,7 @@ def done_runs() -> set:
 
 
 def run_one(method: str, section: str, seed: int) -> list[dict]:
-    "One (method, section, seed) run in this process; spatial_vae also yields its refined scores as a second record."
+    "One (method, section, seed) run in this process; spatial_vae also yields its scores before refinement as a second record."
     import anndata as ad
     from spatial_vae.data import preprocess, shared_data_dir
     from spatial_vae.evaluation import find_domains, refine_domains, score_domains, spatial_coherence
@@ -66,6 +65,8 @@ def run_one(method: str, section: str, seed: int) -> list[dict]:
     labels = adata.obs[label_key].astype("category").cat.remove_unused_categories()
     n_domains = labels.nunique()
     s = merged_settings({**METHODS[method], "n_domains": n_domains})
+    refine_hops = 0 if method.startswith("pca_") else s["evaluation"]["refine_hops"]
+    s["evaluation"]["refine_hops"] = 0   # refined below, after the unrefined domains are scored
     # run k of an n-model ensemble trains seeds n*k .. n*k+n-1: no model is shared between runs, so runs stay independent
     n_models = 1 if method.startswith("pca_") else ensemble_size(s, adata.n_obs)
     s["training"]["seed"] = seed * n_models
@@ -84,16 +85,16 @@ def run_one(method: str, section: str, seed: int) -> list[dict]:
             "normalization": adata.uns.get("spatial_vae_qc", {}).get("normalization", "given features"),
             "notes": "one process per run: wall includes reading and preprocessing, peak_mem_mb is that process's peak RSS"}
     out = RESULTS / "labels"; out.mkdir(parents=True, exist_ok=True)
-    rows = [{"method": method, **score_domains(adata, label_key), "spatial_coherence": spatial_coherence(adata, edges),
-             "refinement": False, **base}]
-    if method == "spatial_vae":   # the same run scored once more after label refinement
-        refine_domains(adata, edges, hops=REFINE_HOPS, key_added="refined")
-        rows.append({"method": "spatial_vae_refined", **score_domains(adata, label_key, "refined"),
-                     "spatial_coherence": spatial_coherence(adata, edges, "refined"), "refinement": True, **base})
-    for r in rows:
-        key = "spatial_vae_domain" if r["method"] != "spatial_vae_refined" else "refined"
-        adata.obs[[key]].rename(columns={key: "domain"}).to_csv(out / f"{r['method']}_{section}_seed{seed}.csv", index_label="barcode")
-    return rows
+    def record(name: str) -> dict:
+        adata.obs[["spatial_vae_domain"]].rename(columns={"spatial_vae_domain": "domain"}).to_csv(
+            out / f"{name}_{section}_seed{seed}.csv", index_label="barcode")
+        return {"method": name, **score_domains(adata, label_key), "spatial_coherence": spatial_coherence(adata, edges),
+                "refinement": bool(refine_hops) and name == method, **base}
+    rows = []
+    if refine_hops:   # the same run scored before and after the label refinement
+        rows.append(record(f"{method}_no_refinement"))
+        refine_domains(adata, edges, hops=refine_hops)
+    return rows + [record(method)]
 
 
 def run_missing(methods, sections, seeds) -> None:
@@ -130,11 +131,12 @@ def load_all() -> pd.DataFrame:
 PROTOCOL = """\
 Number of domains = number of annotated classes; unannotated spots are clustered but not scored. spatial_vae
 runs with settings.ini's defaults (Pearson-residual PCA, neighbourhood context, 32 latent dimensions, 2-hop embedding
-smoothing, tied GMM with 10 starts, a vote over 5 models) and no label refinement; run k trains model seeds 5k..5k+4,
-so no model is shared between runs. Its wall time includes all 5 models. `spatial_vae_refined` is the same runs after
-one 2-ring majority vote. `spatial_vae_single_model` and `_latent16` switch one option back (3 runs: an ablation, not
-a ranking); the `_no_smoothing`, `_log1p` and `_no_context` ablations were measured against the previous defaults
-(16 latent dimensions, one model) and are kept in results/spatial_vae_v2.jsonl. `seed_vae` is the seed's exact
+smoothing, tied GMM with 10 starts, a vote over 5 models, one 2-ring majority-vote label refinement); run k trains model
+seeds 5k..5k+4, so no model is shared between runs. Its wall time includes all 5 models. `spatial_vae_no_refinement`
+is the same runs scored before the refinement. `spatial_vae_single_model` and `_latent16` switch one more option
+back from `_no_refinement` (3 runs: an ablation, not a ranking); the `_no_smoothing`, `_log1p` and `_no_context`
+ablations were measured against the previous defaults (16 latent dimensions, one model) and are kept in
+results/spatial_vae_v2.jsonl. `seed_vae` is the seed's exact
 configuration. `pca_*` is the non-spatial floor on scanpy's standard log1p PCA. Peers run in their own
 venvs with their recommended settings; GraphST and STAGATE cluster with a tied-covariance GMM instead of R's
 mclust; SpaGCN and GraphST include their own label refinement (`refinement` column). One CPU thread per run on a
@@ -166,6 +168,8 @@ def figure() -> None:
     import matplotlib.pyplot as plt
     from spatial_vae.data import shared_data_dir
     df = load_all()
+    peers = [json.loads(l) for l in (RESULTS / "peers.jsonl").read_text().splitlines() if l.strip()]
+    not_applicable = {(r["method"], r["section"]) for r in peers if r["status"] == "not_applicable"}
     methods = ["spatial_vae", "seed_vae", "pca_gmm", "spagcn", "banksy", "graphst", "stagate"]
     fig, axes = plt.subplots(len(SECTIONS), len(methods) + 1, figsize=(2.6 * (len(methods) + 1), 2.8 * len(SECTIONS)))
     for row, (section, (file, label_key, _)) in enumerate(SECTIONS.items()):
@@ -178,8 +182,8 @@ def figure() -> None:
             if path.exists():
                 lab = pd.read_csv(path, index_col=0)["domain"].astype(str).reindex(adata.obs_names).to_numpy()
                 panels.append((f"{m}\nARI {runs.ari.mean():.2f}", lab))
-            else:
-                panels.append((f"{m}\n(not run)", None))
+            else:   # peers that cannot run on a section (GraphST, STAGATE need counts) leave a not_applicable record
+                panels.append((f"{m}\n({'needs counts' if (m, section) in not_applicable else 'not run'})", None))
         for ax, (title, lab) in zip(axes[row], panels):
             ax.set_axis_off(); ax.set_title(title if row or True else title, fontsize=8)
             if lab is not None:
