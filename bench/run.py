@@ -34,15 +34,18 @@ METHODS = {
     "spatial_vae": {},                         # the defaults; also scored before their label refinement (see run_one)
     # the seed's configuration: log1p PCA, own-features encoder, lambda_spatial 1, Leiden on mu, no smoothing or refinement
     "seed_vae": {"normalization": "log1p", "neighbour_context": False, "lambda_spatial": 1.0, "cluster_method": "leiden",
-                 "smoothing_hops": 0, "latent_dim": 16, "ensemble": 1, "refine_hops": 0},
+                 "smoothing_hops": 0, "latent_dim": 16, "ensemble": 1, "refine_hops": 0, "extra_components": 0},
     # the non-spatial floor: scanpy's standard log1p PCA, then Leiden / k-means / tied GMM with the true domain count
     "pca_leiden": {"normalization": "log1p"}, "pca_kmeans": {"normalization": "log1p"}, "pca_gmm": {"normalization": "log1p"},
     # ablations: the defaults with one option switched off, compared with spatial_vae_no_refinement
     "spatial_vae_no_smoothing": {"smoothing_hops": 0, "refine_hops": 0},
     "spatial_vae_log1p": {"normalization": "log1p", "refine_hops": 0},
     "spatial_vae_no_context": {"neighbour_context": False, "refine_hops": 0},
-    "spatial_vae_single_model": {"ensemble": 1, "refine_hops": 0},
-    "spatial_vae_latent16": {"latent_dim": 16, "refine_hops": 0},
+    # without the merge of a spare mixture component (also scored before and after its refinement)
+    "spatial_vae_no_merge": {"extra_components": 0},
+    # measured before the merge became a default: compare with spatial_vae_no_merge_no_refinement
+    "spatial_vae_single_model": {"ensemble": 1, "refine_hops": 0, "extra_components": 0},
+    "spatial_vae_latent16": {"latent_dim": 16, "refine_hops": 0, "extra_components": 0},
 }
 
 
@@ -131,10 +134,12 @@ def load_all() -> pd.DataFrame:
 PROTOCOL = """\
 Number of domains = number of annotated classes; unannotated spots are clustered but not scored. spatial_vae
 runs with settings.ini's defaults (Pearson-residual PCA, neighbourhood context, 32 latent dimensions, 2-hop embedding
-smoothing, tied GMM with 10 starts, a vote over 5 models, one 2-ring majority-vote label refinement); run k trains model
-seeds 5k..5k+4, so no model is shared between runs. Its wall time includes all 5 models. `spatial_vae_no_refinement`
-is the same runs scored before the refinement. `spatial_vae_single_model` and `_latent16` switch one more option
-back from `_no_refinement` (3 runs: an ablation, not a ranking); the `_no_smoothing`, `_log1p` and `_no_context`
+smoothing, tied GMM with 10 starts and one spare component whose closest pair is merged, a vote over 5 models, one
+2-ring majority-vote label refinement); run k trains model seeds 5k..5k+4, so no model is shared between runs. Its
+wall time includes all 5 models. `spatial_vae_no_refinement` is the same runs scored before the refinement.
+`spatial_vae_no_merge` fits exactly as many components as domains (`extra_components = 0`), scored before and after
+its refinement. `spatial_vae_single_model` and `_latent16` switch one more option back from
+`_no_merge_no_refinement` (3 runs: an ablation, not a ranking); the `_no_smoothing`, `_log1p` and `_no_context`
 ablations were measured against the previous defaults (16 latent dimensions, one model) and are kept in
 results/spatial_vae_v2.jsonl. `seed_vae` is the seed's exact
 configuration. `pca_*` is the non-spatial floor on scanpy's standard log1p PCA. Peers run in their own
@@ -199,7 +204,7 @@ if __name__ == "__main__":
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--methods", nargs="*", default=list(METHODS))
     p.add_argument("--sections", nargs="*", default=list(SECTIONS))
-    p.add_argument("--seeds", type=int, default=10)
+    p.add_argument("--seeds", default="10", help="N for seeds 0..N-1, or A-B for seeds A..B (split a section over processes)")
     p.add_argument("--table", action="store_true"); p.add_argument("--figure", action="store_true")
     p.add_argument("--one", nargs=3, help=argparse.SUPPRESS)            # child process: METHOD SECTION SEED
     a = p.parse_args()
@@ -209,4 +214,5 @@ if __name__ == "__main__":
         if a.table: table()
         if a.figure: figure()
     else:
-        run_missing(a.methods, a.sections, range(a.seeds))
+        first, _, last = a.seeds.partition("-")
+        run_missing(a.methods, a.sections, range(int(first), int(last) + 1) if last else range(int(first)))

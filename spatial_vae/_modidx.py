@@ -49,6 +49,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                  'spatial_vae/evaluation.py'),
                                         'spatial_vae.evaluation.fit_sample': ('evaluation.html#fit_sample', 'spatial_vae/evaluation.py'),
                                         'spatial_vae.evaluation.latent_umap': ('evaluation.html#latent_umap', 'spatial_vae/evaluation.py'),
+                                        'spatial_vae.evaluation.merge_closest_components': ( 'evaluation.html#merge_closest_components',
+                                                                                             'spatial_vae/evaluation.py'),
                                         'spatial_vae.evaluation.plot_latent_umap': ( 'evaluation.html#plot_latent_umap',
                                                                                      'spatial_vae/evaluation.py'),
                                         'spatial_vae.evaluation.plot_spatial_domains': ( 'evaluation.html#plot_spatial_domains',

@@ -16,8 +16,9 @@ from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 from .graph import edges_to_adjacency, neighbour_mean
 
 # %% auto #0
-__all__ = ['CLUSTER_METHODS', 'fit_sample', 'find_domains', 'score_domains', 'spatial_coherence', 'smooth_embedding',
-           'refine_domains', 'consensus_domains', 'latent_umap', 'plot_spatial_domains', 'plot_latent_umap']
+__all__ = ['CLUSTER_METHODS', 'fit_sample', 'merge_closest_components', 'find_domains', 'score_domains', 'spatial_coherence',
+           'smooth_embedding', 'refine_domains', 'consensus_domains', 'latent_umap', 'plot_spatial_domains',
+           'plot_latent_umap']
 
 # %% ../nbs/05_evaluation.ipynb #64e38ce2
 CLUSTER_METHODS = ("auto", "leiden", "kmeans", "gmm")
@@ -55,10 +56,16 @@ def _assign_nearest_mean(X: np.ndarray, sample: np.ndarray, labels: np.ndarray, 
     out[sample] = labels
     return out
 
+def merge_closest_components(means: np.ndarray, n_keep: int, covariance: np.ndarray | None = None) -> np.ndarray:
+    "Group index of each component: average linkage on the distances between component `means` (Mahalanobis under a shared `covariance`, else Euclidean), cut into `n_keep` groups."
+    from scipy.cluster.hierarchy import fcluster, linkage
+    white = means if covariance is None else means @ np.linalg.cholesky(np.linalg.inv(covariance))   # Euclidean here = Mahalanobis
+    return fcluster(linkage(white, method="average"), n_keep, criterion="maxclust") - 1
+
 def find_domains(adata: ad.AnnData, use_rep: str = "X_spatial_vae", method: str = "auto", n_domains: int = 0,
                  resolution: float = 1.0, n_neighbors: int = 15, seed: int = 0, max_fit_spots: int = 100_000,
-                 key_added: str = "spatial_vae_domain") -> pd.Series:
-    "Cluster `.obsm[use_rep]` into domains in `.obs[key_added]`: Leiden (at `resolution`, or searched for `n_domains`), k-means or tied GMM; `auto` = GMM given `n_domains`, else Leiden. Above `max_fit_spots` spots the clusterer is fitted on a seeded sample and assigns the rest."
+                 extra_components: int = 0, key_added: str = "spatial_vae_domain") -> pd.Series:
+    "Cluster `.obsm[use_rep]` into domains in `.obs[key_added]`: Leiden (at `resolution`, or searched for `n_domains`), k-means or tied GMM; `auto` = GMM given `n_domains`, else Leiden. GMM and k-means fit `extra_components` more components than `n_domains` and merge the closest ones. Above `max_fit_spots` spots the clusterer is fitted on a seeded sample and assigns the rest."
     if method not in CLUSTER_METHODS: raise ValueError(f"cluster method must be one of {CLUSTER_METHODS}, got {method!r}")
     if method == "auto": method = "gmm" if n_domains else "leiden"
     if use_rep not in adata.obsm: raise KeyError(f".obsm[{use_rep!r}] not found: train the model first (chapter 04)")
@@ -66,6 +73,7 @@ def find_domains(adata: ad.AnnData, use_rep: str = "X_spatial_vae", method: str 
     if method != "leiden" and n_domains < 1: raise ValueError(f"method={method!r} needs n_domains >= 1")
     if not resolution > 0: raise ValueError(f"resolution must be > 0, got {resolution}")
     if max_fit_spots < 0: raise ValueError(f"max_fit_spots must be >= 0 (0 = fit on all spots), got {max_fit_spots}")
+    if extra_components < 0: raise ValueError(f"extra_components must be >= 0, got {extra_components}")
     X = np.asarray(adata.obsm[use_rep])
     sample = fit_sample(adata.n_obs, max_fit_spots, seed)
     # a million spots: fit on a sample (clustering cost is superlinear), then label everything
@@ -79,14 +87,19 @@ def find_domains(adata: ad.AnnData, use_rep: str = "X_spatial_vae", method: str 
         if sample is not None: labels = _assign_nearest_mean(X, sample, labels)
         info = {"method": "leiden", "resolution": used}
     else:
+        n_fit = min(n_domains + extra_components, fit.n_obs)
         if method == "kmeans":
             from sklearn.cluster import KMeans
-            model = KMeans(n_domains, n_init=10, random_state=seed)
+            model = KMeans(n_fit, n_init=10, random_state=seed)
         else:
             from sklearn.mixture import GaussianMixture
-            model = GaussianMixture(n_domains, covariance_type="tied", n_init=10, random_state=seed)   # 10 starts: fewer bad optima
-        labels = (model.fit_predict(X) if sample is None else model.fit(X[sample]).predict(X)).astype(str)
-        info = {"method": method}
+            model = GaussianMixture(n_fit, covariance_type="tied", n_init=10, random_state=seed)   # 10 starts: fewer bad optima
+        labels = model.fit_predict(X) if sample is None else model.fit(X[sample]).predict(X)
+        if n_fit > n_domains:   # the closest pair of components is the split least worth keeping
+            means = model.means_ if method == "gmm" else model.cluster_centers_
+            labels = merge_closest_components(means, n_domains, model.covariances_ if method == "gmm" else None)[labels]
+        labels = labels.astype(str)
+        info = {"method": method, "extra_components": n_fit - n_domains}
     adata.obs[key_added] = pd.Categorical(labels, categories=sorted(np.unique(labels), key=int))
     adata.uns[key_added] = {**info, "use_rep": use_rep, "fitted_on": int(fit.n_obs)}
     return adata.obs[key_added]

@@ -57,7 +57,7 @@ def _cluster_embedding(adata, edges, settings, use_rep, key_added, seed) -> str:
     if e["smoothing_hops"]:
         smooth_embedding(adata, edges, use_rep, hops=e["smoothing_hops"], key_added=f"{use_rep}_smoothed"); use_rep = f"{use_rep}_smoothed"
     find_domains(adata, use_rep=use_rep, method=e["cluster_method"], n_domains=e["n_domains"], resolution=e["resolution"],
-                 seed=seed, max_fit_spots=e["max_fit_spots"], key_added=key_added)
+                 seed=seed, max_fit_spots=e["max_fit_spots"], extra_components=e["extra_components"], key_added=key_added)
     return use_rep
 
 def domains_from_settings(adata: ad.AnnData, edges: np.ndarray, settings: dict[str, dict]) -> str:
