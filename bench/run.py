@@ -5,6 +5,7 @@ when already there. Peers run from bench/peers/ (own venvs) into bench/results/p
 writes the markdown table and JSON summary of both files; `--figure` draws the domain maps side by side.
 
     uv run python bench/run.py              # run what is missing (10 seeds per method and section)
+    uv run python bench/run.py --methods spatial_vae --sections DLPFC_151673 --seeds 5-9
     uv run python bench/run.py --table --figure
 """
 from __future__ import annotations
@@ -204,7 +205,7 @@ if __name__ == "__main__":
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--methods", nargs="*", default=list(METHODS))
     p.add_argument("--sections", nargs="*", default=list(SECTIONS))
-    p.add_argument("--seeds", default="10", help="N for seeds 0..N-1, or A-B for seeds A..B (split a section over processes)")
+    p.add_argument("--seeds", nargs="+", default=["0-9"], help="e.g. 0-9 or 0,1,2 (ranges split a section over processes)")
     p.add_argument("--table", action="store_true"); p.add_argument("--figure", action="store_true")
     p.add_argument("--one", nargs=3, help=argparse.SUPPRESS)            # child process: METHOD SECTION SEED
     a = p.parse_args()
@@ -214,5 +215,6 @@ if __name__ == "__main__":
         if a.table: table()
         if a.figure: figure()
     else:
-        first, _, last = a.seeds.partition("-")
-        run_missing(a.methods, a.sections, range(int(first), int(last) + 1) if last else range(int(first)))
+        sys.path.insert(0, str(HERE / "peers"))
+        from run_all import parse_seeds                                  # the peers' driver reads seeds the same way
+        run_missing(a.methods, a.sections, parse_seeds(a.seeds))

@@ -91,13 +91,15 @@ def find_domains(adata: ad.AnnData, use_rep: str = "X_spatial_vae", method: str 
         if method == "kmeans":
             from sklearn.cluster import KMeans
             model = KMeans(n_fit, n_init=10, random_state=seed)
+            components = lambda: (model.cluster_centers_, None)          # (means, shared covariance) once fitted
         else:
             from sklearn.mixture import GaussianMixture
             model = GaussianMixture(n_fit, covariance_type="tied", n_init=10, random_state=seed)   # 10 starts: fewer bad optima
+            components = lambda: (model.means_, model.covariances_)
         labels = model.fit_predict(X) if sample is None else model.fit(X[sample]).predict(X)
         if n_fit > n_domains:   # the closest pair of components is the split least worth keeping
-            means = model.means_ if method == "gmm" else model.cluster_centers_
-            labels = merge_closest_components(means, n_domains, model.covariances_ if method == "gmm" else None)[labels]
+            means, covariance = components()
+            labels = merge_closest_components(means, n_domains, covariance)[labels]
         labels = labels.astype(str)
         info = {"method": method, "extra_components": n_fit - n_domains}
     adata.obs[key_added] = pd.Categorical(labels, categories=sorted(np.unique(labels), key=int))
