@@ -47,6 +47,8 @@ METHODS = {
     # measured before the merge became a default: compare with spatial_vae_no_merge_no_refinement
     "spatial_vae_single_model": {"ensemble": 1, "refine_hops": 0, "extra_components": 0},
     "spatial_vae_latent16": {"latent_dim": 16, "refine_hops": 0, "extra_components": 0},
+    # does a larger ensemble narrow the spread over runs? (the default trains 5 models up to 20,000 spots)
+    "spatial_vae_ensemble10": {"ensemble": 10},
 }
 
 

@@ -43,6 +43,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                         'spatial_vae.evaluation._library_id': ('evaluation.html#_library_id', 'spatial_vae/evaluation.py'),
                                         'spatial_vae.evaluation._match_labels': ( 'evaluation.html#_match_labels',
                                                                                   'spatial_vae/evaluation.py'),
+                                        'spatial_vae.evaluation.check_clustering_arguments': ( 'evaluation.html#check_clustering_arguments',
+                                                                                               'spatial_vae/evaluation.py'),
                                         'spatial_vae.evaluation.consensus_domains': ( 'evaluation.html#consensus_domains',
                                                                                       'spatial_vae/evaluation.py'),
                                         'spatial_vae.evaluation.find_domains': ( 'evaluation.html#find_domains',

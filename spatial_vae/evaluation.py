@@ -16,9 +16,9 @@ from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 from .graph import edges_to_adjacency, neighbour_mean
 
 # %% auto #0
-__all__ = ['CLUSTER_METHODS', 'fit_sample', 'merge_closest_components', 'find_domains', 'score_domains', 'spatial_coherence',
-           'smooth_embedding', 'refine_domains', 'consensus_domains', 'latent_umap', 'plot_spatial_domains',
-           'plot_latent_umap']
+__all__ = ['CLUSTER_METHODS', 'fit_sample', 'merge_closest_components', 'check_clustering_arguments', 'find_domains',
+           'score_domains', 'spatial_coherence', 'smooth_embedding', 'refine_domains', 'consensus_domains',
+           'latent_umap', 'plot_spatial_domains', 'plot_latent_umap']
 
 # %% ../nbs/05_evaluation.ipynb #64e38ce2
 CLUSTER_METHODS = ("auto", "leiden", "kmeans", "gmm")
@@ -62,18 +62,24 @@ def merge_closest_components(means: np.ndarray, n_keep: int, covariance: np.ndar
     white = means if covariance is None else means @ np.linalg.cholesky(np.linalg.inv(covariance))   # Euclidean here = Mahalanobis
     return fcluster(linkage(white, method="average"), n_keep, criterion="maxclust") - 1
 
+def check_clustering_arguments(method: str = "auto", n_domains: int = 0, resolution: float = 1.0, max_fit_spots: int = 0,
+                               extra_components: int = 0, n_spots: int | None = None) -> None:
+    "Reject clustering settings that cannot work, naming the parameter; `n_spots`, when known, bounds `n_domains`."
+    if method not in CLUSTER_METHODS: raise ValueError(f"cluster method must be one of {CLUSTER_METHODS}, got {method!r}")
+    if n_domains < 0: raise ValueError(f"n_domains must be >= 0 (0 = Leiden picks), got {n_domains}")
+    if n_spots is not None and n_domains > n_spots: raise ValueError(f"n_domains must be in 0..{n_spots} (the number of spots), got {n_domains}")
+    if method in ("kmeans", "gmm") and n_domains < 1: raise ValueError(f"method={method!r} needs n_domains >= 1")
+    if not resolution > 0: raise ValueError(f"resolution must be > 0, got {resolution}")
+    if max_fit_spots < 0: raise ValueError(f"max_fit_spots must be >= 0 (0 = fit on all spots), got {max_fit_spots}")
+    if extra_components < 0: raise ValueError(f"extra_components must be >= 0, got {extra_components}")
+
 def find_domains(adata: ad.AnnData, use_rep: str = "X_spatial_vae", method: str = "auto", n_domains: int = 0,
                  resolution: float = 1.0, n_neighbors: int = 15, seed: int = 0, max_fit_spots: int = 100_000,
                  extra_components: int = 0, key_added: str = "spatial_vae_domain") -> pd.Series:
     "Cluster `.obsm[use_rep]` into domains in `.obs[key_added]`: Leiden (at `resolution`, or searched for `n_domains`), k-means or tied GMM; `auto` = GMM given `n_domains`, else Leiden. GMM and k-means fit `extra_components` more components than `n_domains` and merge the closest ones. Above `max_fit_spots` spots the clusterer is fitted on a seeded sample and assigns the rest."
-    if method not in CLUSTER_METHODS: raise ValueError(f"cluster method must be one of {CLUSTER_METHODS}, got {method!r}")
+    check_clustering_arguments(method, n_domains, resolution, max_fit_spots, extra_components, n_spots=adata.n_obs)
     if method == "auto": method = "gmm" if n_domains else "leiden"
     if use_rep not in adata.obsm: raise KeyError(f".obsm[{use_rep!r}] not found: train the model first (chapter 04)")
-    if n_domains < 0 or n_domains > adata.n_obs: raise ValueError(f"n_domains must be in 0..{adata.n_obs}, got {n_domains}")
-    if method != "leiden" and n_domains < 1: raise ValueError(f"method={method!r} needs n_domains >= 1")
-    if not resolution > 0: raise ValueError(f"resolution must be > 0, got {resolution}")
-    if max_fit_spots < 0: raise ValueError(f"max_fit_spots must be >= 0 (0 = fit on all spots), got {max_fit_spots}")
-    if extra_components < 0: raise ValueError(f"extra_components must be >= 0, got {extra_components}")
     X = np.asarray(adata.obsm[use_rep])
     sample = fit_sample(adata.n_obs, max_fit_spots, seed)
     # a million spots: fit on a sample (clustering cost is superlinear), then label everything

@@ -17,7 +17,8 @@ import anndata as ad
 import numpy as np
 
 from .data import atomic_write, check_section, load_section, preprocess, read_settings
-from .evaluation import (consensus_domains, find_domains, latent_umap, plot_latent_umap, plot_spatial_domains, refine_domains,
+from .evaluation import (check_clustering_arguments, consensus_domains, find_domains, latent_umap, plot_latent_umap,
+                                    plot_spatial_domains, refine_domains,
                                     score_domains, smooth_embedding, spatial_coherence)
 from .graph import grid_layout, spatial_edges
 from .distributed import train_distributed
@@ -98,6 +99,10 @@ def run_pipeline(data=None, dataset: str | None = None, *, features_key: str | N
     "Load a section and run preprocess → graph → train → domains → UMAP → scores; settings.ini supplies the defaults."
     s = merged_settings(overrides, settings_path)
     d, g, t, e = (s[k] for k in ("data", "graph", "training", "evaluation"))
+    # bad clustering settings fail now, not after the models have trained
+    check_clustering_arguments(e["cluster_method"], e["n_domains"], e["resolution"], e["max_fit_spots"], e["extra_components"])
+    for hops in ("smoothing_hops", "refine_hops"):
+        if e[hops] < 0: raise ValueError(f"{hops} must be >= 0 (0 = off), got {e[hops]}")
     timings, peaks, clock = {}, {}, time.perf_counter()
     def lap(step):
         nonlocal clock
