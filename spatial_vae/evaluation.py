@@ -200,13 +200,14 @@ def latent_umap(adata: ad.AnnData, use_rep: str = "X_spatial_vae", n_neighbors: 
     if max_spots < 0: raise ValueError(f"max_spots must be >= 0 (0 = all spots), got {max_spots}")
     X = np.asarray(adata.obsm[use_rep])
     sample = fit_sample(adata.n_obs, max_spots, seed)
-    fit = X if sample is None else X[sample]       # a picture needs ~10^4-10^5 points, not a million
+    rows = slice(None) if sample is None else sample
+    fit = X[rows]                                  # a picture needs ~10^4-10^5 points, not a million
     k = min(n_neighbors, len(fit) - 1)
     # exact neighbours from sklearn: below 4,096 points umap's own search calls a Python metric per pair (about a minute)
     dist, idx = NearestNeighbors(n_neighbors=k).fit(fit).kneighbors(fit)
     reducer = umap.UMAP(n_neighbors=k, min_dist=min_dist, random_state=seed, precomputed_knn=(idx, dist))
     coords = np.full((adata.n_obs, 2), np.nan, dtype=np.float32)
-    coords[slice(None) if sample is None else sample] = reducer.fit_transform(fit)
+    coords[rows] = reducer.fit_transform(fit)
     adata.obsm[key_added or f"{use_rep}_umap"] = coords
     return coords
 

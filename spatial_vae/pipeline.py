@@ -37,13 +37,17 @@ def peak_memory_mb() -> float:
     return round(peak / (2**20 if sys.platform == "darwin" else 2**10), 1)   # bytes on macOS, KiB on Linux
 
 def merged_settings(overrides: dict | None = None, path=None) -> dict[str, dict]:
-    "settings.ini's defaults with `overrides` (flat `{name: value}`) applied where the name is known; unknown names fail."
+    "settings.ini's defaults with `overrides` (flat `{name: value}`) applied where the name is known; unknown names and clustering settings that cannot work fail."
     settings = read_settings(path)
     for name, value in (overrides or {}).items():
         if value is None: continue
         sections = [s for s in settings if name in settings[s]]
         if not sections: raise ValueError(f"unknown setting {name!r}; known: {sorted(k for s in settings.values() for k in s)}")
         for s in sections: settings[s][name] = value
+    e = settings["evaluation"]   # bad clustering settings fail here, before any data is read or model trained
+    check_clustering_arguments(e["cluster_method"], e["n_domains"], e["resolution"], e["max_fit_spots"], e["extra_components"])
+    for hops in ("smoothing_hops", "refine_hops"):
+        if e[hops] < 0: raise ValueError(f"{hops} must be >= 0 (0 = off), got {e[hops]}")
     return settings
 
 def preprocessing_arguments(settings: dict[str, dict]) -> dict:
@@ -99,10 +103,6 @@ def run_pipeline(data=None, dataset: str | None = None, *, features_key: str | N
     "Load a section and run preprocess → graph → train → domains → UMAP → scores; settings.ini supplies the defaults."
     s = merged_settings(overrides, settings_path)
     d, g, t, e = (s[k] for k in ("data", "graph", "training", "evaluation"))
-    # bad clustering settings fail now, not after the models have trained
-    check_clustering_arguments(e["cluster_method"], e["n_domains"], e["resolution"], e["max_fit_spots"], e["extra_components"])
-    for hops in ("smoothing_hops", "refine_hops"):
-        if e[hops] < 0: raise ValueError(f"{hops} must be >= 0 (0 = off), got {e[hops]}")
     timings, peaks, clock = {}, {}, time.perf_counter()
     def lap(step):
         nonlocal clock
