@@ -47,8 +47,9 @@ METHODS = {
     # measured before the merge became a default: compare with spatial_vae_no_merge_no_refinement
     "spatial_vae_single_model": {"ensemble": 1, "refine_hops": 0, "extra_components": 0},
     "spatial_vae_latent16": {"latent_dim": 16, "refine_hops": 0, "extra_components": 0},
-    # does a larger ensemble narrow the spread over runs? (the default trains 5 models up to 20,000 spots)
-    "spatial_vae_ensemble10": {"ensemble": 10},
+    # the previous default, one spare component (the default fits two), alone and with a vote over 10 models
+    "spatial_vae_extra1": {"extra_components": 1},
+    "spatial_vae_extra1_ensemble10": {"ensemble": 10, "extra_components": 1},
 }
 
 
@@ -137,11 +138,12 @@ def load_all() -> pd.DataFrame:
 PROTOCOL = """\
 Number of domains = number of annotated classes; unannotated spots are clustered but not scored. spatial_vae
 runs with settings.ini's defaults (Pearson-residual PCA, neighbourhood context, 32 latent dimensions, 2-hop embedding
-smoothing, tied GMM with 10 starts and one spare component whose closest pair is merged, a vote over 5 models, one
-2-ring majority-vote label refinement); run k trains model seeds 5k..5k+4, so no model is shared between runs. Its
-wall time includes all 5 models. `spatial_vae_no_refinement` is the same runs scored before the refinement.
-`spatial_vae_no_merge` fits exactly as many components as domains (`extra_components = 0`), scored before and after
-its refinement. `spatial_vae_single_model` and `_latent16` switch one more option back from
+smoothing, tied GMM with 10 starts and two spare components merged back by average linkage on their means, a vote
+over 5 models, one 2-ring majority-vote label refinement); run k trains model seeds 5k..5k+4, so no model is shared
+between runs. Its wall time includes all 5 models. `spatial_vae_no_refinement` is the same runs scored before the
+refinement. `spatial_vae_extra1` is the previous default, one spare component (`_extra1_ensemble10`: the same with a
+vote over 10 models, run k training seeds 10k..10k+9). `spatial_vae_no_merge` fits exactly as many components as
+domains (`extra_components = 0`), scored before and after its refinement. `spatial_vae_single_model` and `_latent16` switch one more option back from
 `_no_merge_no_refinement` (3 runs: an ablation, not a ranking); the `_no_smoothing`, `_log1p` and `_no_context`
 ablations were measured against the previous defaults (16 latent dimensions, one model) and are kept in
 results/spatial_vae_v2.jsonl. `seed_vae` is the seed's exact
@@ -150,7 +152,8 @@ venvs with their recommended settings; GraphST and STAGATE cluster with a tied-c
 mclust; SpaGCN and GraphST include their own label refinement (`refinement` column). One CPU thread per run on a
 2-core machine; several runs shared the machine at times, so wall times are upper bounds. Wall time is the
 whole run (reading, preprocessing, training, clustering) and peak MB the run's process peak RSS, except where
-`notes` in the JSON says otherwise (floor runs share one process)."""
+`notes` in the JSON says otherwise (floor runs share one process). domains.png shows each method's first run; it was
+drawn when spatial_vae's default was one spare component (`spatial_vae_extra1` now)."""
 
 
 def table() -> pd.DataFrame:

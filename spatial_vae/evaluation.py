@@ -104,7 +104,7 @@ def find_domains(adata: ad.AnnData, use_rep: str = "X_spatial_vae", method: str 
             model = GaussianMixture(n_fit, covariance_type="tied", n_init=10, random_state=seed)   # 10 starts: fewer bad optima
             components = lambda: (model.means_, model.covariances_)
         labels = model.fit_predict(X) if sample is None else model.fit(X[sample]).predict(X)
-        if n_fit > n_domains:   # the closest pair of components is the split least worth keeping
+        if n_fit > n_domains:   # the closest components are the splits least worth keeping
             means, covariance = components()
             labels = merge_closest_components(means, n_domains, covariance)[labels]
         labels = labels.astype(str)
