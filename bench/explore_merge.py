@@ -2,10 +2,12 @@
 
 Trains N models per section with settings.ini's defaults (one preprocessing, model seeds 0..N-1), saves each
 model's embedding, fits tied GMMs with 0-3 spare components per model, and scores clustering strategies on
-random groups of 5 models (the default ensemble): the spread of ARI over groups is the spread a user sees over
-runs. Everything is cached under --work, so an interrupted run resumes. Prints a table and writes
-bench/results/explore_merge.json. This is how `extra_components = 2` was chosen; the benchmark (run.py) then
-measured it in independent runs.
+groups of 5 models (the default ensemble): 6 disjoint groups and --groups random ones, which share models, so
+the spread over groups approximates, not equals, the spread over independent runs. Smoothing and refinement hops
+come from settings.ini. Everything is cached under --work, so an interrupted run resumes; clear --work after
+changing settings.ini (the cache does not know them). Prints a table and writes bench/results/explore_merge.json.
+This is how `extra_components = 2` was chosen. It trains seeds 0..N-1, the seeds of run.py's runs 0..N/5-1, so
+those benchmark runs are not independent of the choice; later runs are.
 
     uv run python bench/explore_merge.py --sections DLPFC_151673 --models 30
 """
@@ -51,26 +53,28 @@ def train_models(section: str, n_models: int, work: Path) -> None:
 
 class Section:
     "One section's saved models, its graph and labels, and each model's mixture fits (cached)."
-    def __init__(self, section: str, n_domains: int, work: Path, n_models: int):
+    def __init__(self, section: str, n_domains: int, work: Path, n_models: int, smoothing_hops: int = 2, refine_hops: int = 2):
         import anndata as ad
         from spatial_vae.evaluation import smooth_embedding
         from sklearn.mixture import GaussianMixture
-        self.k, self.edges = n_domains, np.load(work / f"{section}_edges.npy")
+        self.k, self.edges, self.refine_hops = n_domains, np.load(work / f"{section}_edges.npy"), refine_hops
         labels = pd.read_csv(work / f"{section}_labels.csv", index_col=0).iloc[:, 0]
         self.n, self.scored, self.y = len(labels), labels.notna().to_numpy(), labels.dropna().astype(str).to_numpy()
         self.seeds = list(range(n_models))
         self.z = {}
         for seed in self.seeds:
-            a = ad.AnnData(obs=pd.DataFrame(index=[str(i) for i in range(self.n)]), obsm={"z": np.load(work / f"{section}_{seed}.npy")})
-            self.z[seed] = smooth_embedding(a, self.edges, "z", hops=2)
+            z = np.load(work / f"{section}_{seed}.npy")
+            if len(z) != self.n: raise ValueError(f"{work / f'{section}_{seed}.npy'} has {len(z)} spots, the section {self.n}: clear --work")
+            a = ad.AnnData(obs=pd.DataFrame(index=[str(i) for i in range(self.n)]), obsm={"z": z})
+            self.z[seed] = smooth_embedding(a, self.edges, "z", hops=smoothing_hops)
         cache = work / f"{section}_fits.pkl"
         self.fits = pickle.loads(cache.read_bytes()) if cache.exists() else {}
         for seed in self.seeds:
             for extra in (0, 1, 2, 3):
                 if (seed, extra) in self.fits: continue
                 g = GaussianMixture(n_domains + extra, covariance_type="tied", n_init=10, random_state=seed).fit(self.z[seed])
-                self.fits[seed, extra] = (g.predict(self.z[seed]), g.means_, g.covariances_, g.predict_proba(self.z[seed]).astype(np.float32))
-                cache.write_bytes(pickle.dumps(self.fits))
+                self.fits[seed, extra] = (g.predict(self.z[seed]), g.means_, g.covariances_)
+            cache.write_bytes(pickle.dumps(self.fits))
             print(f"{section}: model {seed} clustered", flush=True)
 
     def frame(self, **labelings) -> pd.DataFrame:
@@ -86,12 +90,12 @@ class Section:
         import anndata as ad
         from spatial_vae.evaluation import refine_domains
         a = ad.AnnData(obs=self.frame(d=labels))
-        return refine_domains(a, self.edges, "d", hops=2).cat.codes.to_numpy()
+        return refine_domains(a, self.edges, "d", hops=self.refine_hops).cat.codes.to_numpy()
 
     def merged(self, seed: int, extra: int) -> np.ndarray:
         "One model's labels with `extra` spare components merged back (the library's rule)."
         from spatial_vae.evaluation import merge_closest_components
-        labels, means, cov, _ = self.fits[seed, extra]
+        labels, means, cov = self.fits[seed, extra][:3]
         return merge_closest_components(means, self.k, cov)[labels] if extra else labels
 
     def merged_after_vote(self, group: list[int], extra: int) -> np.ndarray:
@@ -127,13 +131,16 @@ def main() -> None:
     p.add_argument("--groups", type=int, default=30, help="random 5-model groups, besides the disjoint ones")
     p.add_argument("--work", type=Path, default=Path.home() / ".cache" / "spatial_vae_explore")
     a = p.parse_args()
+    if a.models < 5: p.error(f"--models must be >= 5 (groups of 5 models), got {a.models}")
+    from spatial_vae.pipeline import merged_settings
+    e = merged_settings({})["evaluation"]
     a.work.mkdir(parents=True, exist_ok=True)
     out = HERE / "results" / "explore_merge.json"
     results = json.loads(out.read_text()) if out.exists() else {}
     for section in a.sections:
         train_models(section, a.models, a.work)
         n_domains = pd.read_csv(a.work / f"{section}_labels.csv", index_col=0).iloc[:, 0].nunique()
-        S = Section(section, n_domains, a.work, a.models)
+        S = Section(section, n_domains, a.work, a.models, e["smoothing_hops"], e["refine_hops"])
         rng = np.random.default_rng(0)
         groups = [S.seeds[i:i + 5] for i in range(0, len(S.seeds) - 4, 5)]
         groups += [sorted(int(s) for s in rng.choice(S.seeds, 5, replace=False)) for _ in range(a.groups)]

@@ -26,7 +26,7 @@ RUN_OPTIONS = {  # option: (type, help); defaults come from settings.ini
     "n_pcs": (int, "principal components used as model input"), "n_top_genes": (int, "highly variable genes"),
     "normalization": (str, "auto, pearson or log1p"), "smoothing_hops": (int, "embedding smoothing steps before clustering (0: off)"),
     "refine_hops": (int, "majority-vote label refinement radius in rings (0: off)"),
-    "extra_components": (int, "mixture components fitted beyond n_domains, the closest then merged (0: off)"),
+    "extra_components": (int, "mixture components fitted beyond n_domains, then merged back by average linkage (0: off)"),
 }
 
 def build_parser() -> argparse.ArgumentParser:
