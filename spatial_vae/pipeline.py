@@ -15,6 +15,7 @@ from pathlib import Path
 
 import anndata as ad
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from .data import atomic_write, check_section, load_section, preprocess, read_settings
 from .evaluation import (check_clustering_arguments, consensus_domains, find_domains, latent_umap, plot_latent_umap,
@@ -67,19 +68,21 @@ def _cluster_embedding(adata, edges, settings, use_rep, key_added, seed) -> str:
 
 def domains_from_settings(adata: ad.AnnData, edges: np.ndarray, settings: dict[str, dict]) -> str:
     "Smooth the embedding (`smoothing_hops`), find domains, vote over the ensemble's models if trained, refine (`refine_hops`); returns the clustered `.obsm` key."
-    seed = settings["training"]["seed"]
-    rep = _cluster_embedding(adata, edges, settings, "X_spatial_vae", "spatial_vae_domain", seed)
-    members = adata.uns.get("spatial_vae_ensemble", {}).get("members", [])
-    if members:   # each extra model clustered on its own, then the vote (chapter 05)
-        keys = ["spatial_vae_domain"]
-        for i, member in enumerate(members, 1):
-            keys.append(f"spatial_vae_domain_member{i}")
-            if (used := _cluster_embedding(adata, edges, settings, member, keys[-1], seed + i)) != member:
-                del adata.obsm[used]                                    # members' smoothed copies: only the vote needs them
-        consensus_domains(adata, keys)
-        adata.obs.drop(columns=keys[1:], inplace=True)
-        for key in keys[1:]: del adata.uns[key]                         # find_domains' notes on each member go too
-    if settings["evaluation"]["refine_hops"]: refine_domains(adata, edges, hops=settings["evaluation"]["refine_hops"])
+    seed, threads = settings["training"]["seed"], settings["training"]["num_threads"]
+    # BLAS threads (num_threads, as for training): the mixture fits are small, and beside another busy core two threads ran them ~10x slower
+    with threadpool_limits(threads if threads >= 1 else None):
+        rep = _cluster_embedding(adata, edges, settings, "X_spatial_vae", "spatial_vae_domain", seed)
+        members = adata.uns.get("spatial_vae_ensemble", {}).get("members", [])
+        if members:   # each extra model clustered on its own, then the vote (chapter 05)
+            keys = ["spatial_vae_domain"]
+            for i, member in enumerate(members, 1):
+                keys.append(f"spatial_vae_domain_member{i}")
+                if (used := _cluster_embedding(adata, edges, settings, member, keys[-1], seed + i)) != member:
+                    del adata.obsm[used]                                # members' smoothed copies: only the vote needs them
+            consensus_domains(adata, keys)
+            adata.obs.drop(columns=keys[1:], inplace=True)
+            for key in keys[1:]: del adata.uns[key]                     # find_domains' notes on each member go too
+        if settings["evaluation"]["refine_hops"]: refine_domains(adata, edges, hops=settings["evaluation"]["refine_hops"])
     return rep
 
 def training_arguments(settings: dict[str, dict]) -> dict:

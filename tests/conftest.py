@@ -3,10 +3,17 @@ import os
 import warnings
 from pathlib import Path
 
+# one BLAS/OpenMP thread per test process (and the notebook kernels they start): pytest runs two workers on two cores,
+# and small BLAS calls with two threads each beside a busy core ran ~10x slower; set before numpy loads
+for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(var, "1")
+
 import pytest
+from threadpoolctl import threadpool_limits
 
 from spatial_vae.data import shared_data_dir
 
+threadpool_limits(1)   # numpy may have loaded before this file (a plugin): limit the live pools too
 os.environ.setdefault("MPLBACKEND", "Agg")
 warnings.filterwarnings("ignore", category=FutureWarning)
 

@@ -1,9 +1,14 @@
 """Every notebook runs top to bottom (nbdev's test runner executes the code and the test cells under it).
 
 The chapters 00-05 and index run here, the workflow chapters (06 onwards) and the report template in
-test_notebooks_workflow.py: pytest-xdist's loadfile keeps a file on one worker, so two files use both cores."""
+test_notebooks_workflow.py: pytest-xdist's loadfile keeps a file on one worker, so two files use both cores.
+Each group runs in one process, on settings.ini with fewer epochs and models (QUICK_SETTINGS)."""
+import configparser
+import os
+import re
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -21,11 +26,37 @@ WORKFLOW = [n for n in NOTEBOOKS if n[:2].isdigit() and n >= "06"] + ["report_te
 CHAPTERS = [n for n in NOTEBOOKS if n not in WORKFLOW]
 
 
-def run_notebook(notebook: str) -> None:
-    "Run one notebook with nbdev-test; fail with the tail of its output."
+# the chapters' "your section" runs read settings.ini; under test they train fewer epochs and models, as they check the
+# workflow, not the defaults' quality (tests/test_method.py and tests/test_real_data.py run the defaults)
+QUICK_SETTINGS = {"training": {"epochs": "60", "ensemble": "2"}}
+
+
+def quick_settings(folder: Path) -> Path:
+    "The project's settings.ini with QUICK_SETTINGS applied, written into `folder`."
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read(NBS.parent / "settings.ini")
+    for section, values in QUICK_SETTINGS.items():
+        for name, value in values.items():
+            assert parser.has_option(section, name), f"settings.ini has no [{section}] {name}"
+            parser[section][name] = value
+    path = folder / "settings.ini"
+    with open(path, "w") as f: parser.write(f)
+    return path
+
+
+def run_notebooks(notebooks: list[str]) -> None:
+    """Run `notebooks` with nbdev-test one after another in one process (imports and numba's compiled UMAP are paid
+    once), on the quick settings; fail with the tail of the output, which names the failing notebook and cell."""
     nbdev_test = Path(sys.executable).parent / "nbdev-test"
-    run = subprocess.run([str(nbdev_test), "--file-glob", notebook], cwd=NBS.parent, capture_output=True, text=True, timeout=900)
-    assert run.returncode == 0, f"{notebook} failed:\n{run.stdout[-4000:]}\n{run.stderr[-4000:]}"
+    pattern = "^(" + "|".join(re.escape(n) for n in notebooks) + ")$"
+    with tempfile.TemporaryDirectory() as tmp:
+        env = dict(os.environ, SPATIAL_VAE_SETTINGS=str(quick_settings(Path(tmp))))
+        run = subprocess.run([str(nbdev_test), "--file-re", pattern, "--n-workers", "0", "--timing", "--cell-timing-min", "20"],
+                             cwd=NBS.parent, capture_output=True, text=True, timeout=1500, env=env)
+    assert run.returncode == 0, f"{notebooks} failed:\n{run.stdout[-4000:]}\n{run.stderr[-4000:]}"
+    print(run.stdout)                                     # each notebook's seconds and the slow cells (pytest -rP shows them)
+    timed = set(re.findall(r"^(\S+\.ipynb): \d+ secs$", run.stdout, re.M))
+    assert timed == set(notebooks), f"nbdev-test ran {sorted(timed)}, expected {notebooks}"
 
 
 def test_notebooks_are_split_between_the_two_files():
@@ -33,9 +64,8 @@ def test_notebooks_are_split_between_the_two_files():
     assert set(NOTEBOOKS) == set(CHAPTERS) | set(WORKFLOW)
 
 
-@pytest.mark.parametrize("notebook", CHAPTERS)
-def test_notebook_runs(notebook):
-    run_notebook(notebook)
+def test_chapters_run():
+    run_notebooks(CHAPTERS)
 
 
 @pytest.mark.parametrize("notebook", [n for n in NOTEBOOKS if n[:2].isdigit() and (n < "06" or n >= "09")] + ["report_template.ipynb"])

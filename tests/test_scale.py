@@ -13,8 +13,8 @@ from spatial_vae.training import train_spatial_vae
 
 @pytest.fixture(scope="module")
 def hd_run():
-    # 30,000 bins: above the full-batch limit, so training takes the minibatch path; small caps keep it quick
-    return run_pipeline(synthetic_hd(30_000, seed=2), n_domains=7, max_steps=400, max_fit_spots=8_000,
+    # 22,000 bins: above the full-batch limit (20,000), so training takes the minibatch path; small caps keep it quick
+    return run_pipeline(synthetic_hd(22_000, seed=2), n_domains=7, max_steps=250, max_fit_spots=8_000,
                         umap_max_spots=2_000, progress=False)
 
 
