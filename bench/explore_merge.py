@@ -55,7 +55,7 @@ class Section:
     "One section's saved models, its graph and labels, and each model's mixture fits (cached)."
     def __init__(self, section: str, n_domains: int, work: Path, n_models: int, smoothing_hops: int = 2, refine_hops: int = 2):
         import anndata as ad
-        from spatial_vae.evaluation import smooth_embedding
+        from spatial_vae.evaluation import CLUSTER_STARTS, smooth_embedding   # find_domains' restarts, fitted here once per model
         from sklearn.mixture import GaussianMixture
         self.k, self.edges, self.refine_hops = n_domains, np.load(work / f"{section}_edges.npy"), refine_hops
         labels = pd.read_csv(work / f"{section}_labels.csv", index_col=0).iloc[:, 0]
@@ -72,7 +72,7 @@ class Section:
         for seed in self.seeds:
             for extra in (0, 1, 2, 3):
                 if (seed, extra) in self.fits: continue
-                g = GaussianMixture(n_domains + extra, covariance_type="tied", n_init=10, random_state=seed).fit(self.z[seed])
+                g = GaussianMixture(n_domains + extra, covariance_type="tied", n_init=CLUSTER_STARTS, random_state=seed).fit(self.z[seed])
                 self.fits[seed, extra] = (g.predict(self.z[seed]), g.means_, g.covariances_)
             cache.write_bytes(pickle.dumps(self.fits))
             print(f"{section}: model {seed} clustered", flush=True)

@@ -194,7 +194,8 @@ def figure() -> None:
                 lab = pd.read_csv(path, index_col=0)["domain"].astype(str).reindex(adata.obs_names).to_numpy()
                 panels.append((f"{m}\nARI {runs.ari.mean():.2f}", lab))
             else:   # peers that cannot run on a section (GraphST, STAGATE need counts) leave a not_applicable record
-                panels.append((f"{m}\n({'needs counts' if (m, section) in not_applicable else 'not run'})", None))
+                why = "needs counts" if (m, section) in not_applicable else "no label file" if len(runs) else "not run"
+                panels.append((f"{m}\n({why})", None))
         for ax, (title, lab) in zip(axes[row], panels):
             ax.set_axis_off(); ax.set_title(title if row or True else title, fontsize=8)
             if lab is not None:

@@ -17,12 +17,13 @@ from sklearn.neighbors import NearestNeighbors
 from .graph import edges_to_adjacency, neighbour_mean
 
 # %% auto #0
-__all__ = ['CLUSTER_METHODS', 'fit_sample', 'merge_closest_components', 'check_clustering_arguments', 'find_domains',
-           'score_domains', 'spatial_coherence', 'smooth_embedding', 'refine_domains', 'consensus_domains',
-           'latent_umap', 'plot_spatial_domains', 'plot_latent_umap']
+__all__ = ['CLUSTER_METHODS', 'CLUSTER_STARTS', 'fit_sample', 'merge_closest_components', 'check_clustering_arguments',
+           'find_domains', 'score_domains', 'spatial_coherence', 'smooth_embedding', 'refine_domains',
+           'consensus_domains', 'latent_umap', 'plot_spatial_domains', 'plot_latent_umap']
 
 # %% ../nbs/05_evaluation.ipynb #64e38ce2
 CLUSTER_METHODS = ("auto", "leiden", "kmeans", "gmm")
+CLUSTER_STARTS = 10   # k-means and mixture restarts, the best kept: fewer bad optima
 
 def _leiden(adata, resolution, seed, neighbors_key, key_added):
     "Leiden at one resolution into `.obs[key_added]`; returns the number of clusters."
@@ -97,11 +98,11 @@ def find_domains(adata: ad.AnnData, use_rep: str = "X_spatial_vae", method: str 
         n_fit = min(n_domains + extra_components, fit.n_obs)
         if method == "kmeans":
             from sklearn.cluster import KMeans
-            model = KMeans(n_fit, n_init=10, random_state=seed)
+            model = KMeans(n_fit, n_init=CLUSTER_STARTS, random_state=seed)
             components = lambda: (model.cluster_centers_, None)          # (means, shared covariance) once fitted
         else:
             from sklearn.mixture import GaussianMixture
-            model = GaussianMixture(n_fit, covariance_type="tied", n_init=10, random_state=seed)   # 10 starts: fewer bad optima
+            model = GaussianMixture(n_fit, covariance_type="tied", n_init=CLUSTER_STARTS, random_state=seed)
             components = lambda: (model.means_, model.covariances_)
         labels = model.fit_predict(X) if sample is None else model.fit(X[sample]).predict(X)
         if n_fit > n_domains:   # the closest components are the splits least worth keeping
