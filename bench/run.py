@@ -152,8 +152,11 @@ venvs with their recommended settings; GraphST and STAGATE cluster with a tied-c
 mclust; SpaGCN and GraphST include their own label refinement (`refinement` column). One CPU thread per run on a
 2-core machine; several runs shared the machine at times, so wall times are upper bounds. Wall time is the
 whole run (reading, preprocessing, training, clustering) and peak MB the run's process peak RSS, except where
-`notes` in the JSON says otherwise (floor runs share one process). domains.png shows each method's first run; it was
-drawn when spatial_vae's default was one spare component (`spatial_vae_extra1` now)."""
+`notes` in the JSON says otherwise (floor runs share one process). domains.png maps each method's first run (seed 0),
+coloured by each domain's best-matching layer; titles give the mean ARI over all runs. The peers' maps come from
+reruns of seed 0 (their label files were on an earlier machine): BANKSY's rerun scored as recorded, SpaGCN's 0.553
+and GraphST's 0.611 on 151673 against 0.497 and 0.484 recorded (neither is deterministic on this CPU); GraphST on
+151674 and STAGATE were not rerun (85 minutes per run on this machine now), so those panels say no label file."""
 
 
 def table() -> pd.DataFrame:
@@ -171,6 +174,19 @@ def table() -> pd.DataFrame:
     (HERE / "table.md").write_text("# Benchmark: ARI/NMI over seeds, annotated spots only\n\n" + PROTOCOL + "\n\n" + text + "\n")
     print(text)
     return summary
+
+
+def colours_matched_to_truth(labels: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    "Colour codes for `labels`: each domain takes its best-matching annotated class's code (Hungarian, on annotated spots), others follow."
+    from scipy.optimize import linear_sum_assignment
+    classes, t = np.unique(truth[truth != "nan"], return_inverse=True)
+    domains, d = np.unique(labels, return_inverse=True)
+    overlap = np.zeros((len(domains), len(classes)))
+    np.add.at(overlap, d[truth != "nan"], np.eye(len(classes))[t])
+    code = np.arange(len(domains)) + len(classes)                    # unmatched domains: codes after the classes'
+    rows, cols = linear_sum_assignment(-overlap)
+    code[rows] = cols
+    return code[d]
 
 
 def figure() -> None:
@@ -198,9 +214,9 @@ def figure() -> None:
                 panels.append((f"{m}\n({why})", None))
         for ax, (title, lab) in zip(axes[row], panels):
             ax.set_axis_off(); ax.set_title(title if row or True else title, fontsize=8)
-            if lab is not None:
-                codes = pd.factorize(lab)[0]
-                ax.scatter(xy[:, 0], xy[:, 1], c=codes, cmap="tab20", s=1.5, rasterized=True)
+            if lab is not None:   # colours matched to the annotation's, so a domain and its layer share one
+                codes = colours_matched_to_truth(lab, panels[0][1])
+                ax.scatter(xy[:, 0], xy[:, 1], c=codes, cmap="tab20", vmin=0, vmax=19, s=1.5, rasterized=True)
                 ax.invert_yaxis(); ax.set_aspect("equal")
         axes[row][0].text(-0.1, 0.5, section, transform=axes[row][0].transAxes, rotation=90, va="center", ha="right", fontsize=9)
     fig.tight_layout()
