@@ -25,3 +25,9 @@ def shared_data() -> Path:
     if not path.is_dir():
         pytest.skip(f"real data folder {path} is absent; set SPATIAL_VAE_SHARED_DATA to the shared data folder")
     return path
+
+
+def pytest_collection_modifyitems(items):
+    """The notebook tests first: they are the longest, so pytest-xdist starts them on both workers at once and fills in
+    around them (pyproject's --no-loadscope-reorder keeps this order; by default xdist starts the files with most tests)."""
+    items.sort(key=lambda item: "test_notebooks" not in item.nodeid)      # a stable sort keeps the rest in order
