@@ -61,7 +61,11 @@ def _assign_nearest_mean(X: np.ndarray, sample: np.ndarray, labels: np.ndarray, 
 def merge_closest_components(means: np.ndarray, n_keep: int, covariance: np.ndarray | None = None) -> np.ndarray:
     "Group index of each component: average linkage on the distances between component `means` (Mahalanobis under a shared `covariance`, else Euclidean), cut into `n_keep` groups."
     from scipy.cluster.hierarchy import fcluster, linkage
-    white = means if covariance is None else means @ np.linalg.cholesky(np.linalg.inv(covariance))   # Euclidean here = Mahalanobis
+    from scipy.linalg import solve_triangular
+    means = np.asarray(means, dtype=np.float64)
+    # Mahalanobis = Euclidean after L^-1 (covariance = L L^T); inverting a float32 covariance with idle latent
+    # dimensions (variances ~ the mixture's 1e-6 regulariser) instead fails as 'not positive definite'
+    white = means if covariance is None else solve_triangular(np.linalg.cholesky(np.asarray(covariance, dtype=np.float64)), means.T, lower=True).T
     return fcluster(linkage(white, method="average"), n_keep, criterion="maxclust") - 1
 
 def check_clustering_arguments(method: str = "auto", n_domains: int = 0, resolution: float = 1.0, max_fit_spots: int = 0,
