@@ -178,15 +178,11 @@ def table() -> pd.DataFrame:
 
 def colours_matched_to_truth(labels: np.ndarray, truth: np.ndarray) -> np.ndarray:
     "Colour codes for `labels`: each domain takes its best-matching annotated class's code (Hungarian, on annotated spots), others follow."
-    from scipy.optimize import linear_sum_assignment
-    classes, t = np.unique(truth[truth != "nan"], return_inverse=True)
-    domains, d = np.unique(labels, return_inverse=True)
-    overlap = np.zeros((len(domains), len(classes)))
-    np.add.at(overlap, d[truth != "nan"], np.eye(len(classes))[t])
-    code = np.arange(len(domains)) + len(classes)                    # unmatched domains: codes after the classes'
-    rows, cols = linear_sum_assignment(-overlap)
-    code[rows] = cols
-    return code[d]
+    from spatial_vae.evaluation import match_labels
+    annotated = truth != "nan"
+    classes = np.unique(truth[annotated])
+    domains = np.unique(labels, return_inverse=True)[1]
+    return match_labels(domains, np.searchsorted(classes, truth), len(classes), where=annotated, keep_leftovers=True)
 
 
 def figure() -> None:

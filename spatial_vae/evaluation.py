@@ -18,7 +18,7 @@ from .graph import edges_to_adjacency, neighbour_mean
 
 # %% auto #0
 __all__ = ['CLUSTER_METHODS', 'CLUSTER_STARTS', 'fit_sample', 'merge_closest_components', 'check_clustering_arguments',
-           'find_domains', 'score_domains', 'spatial_coherence', 'smooth_embedding', 'refine_domains',
+           'find_domains', 'score_domains', 'spatial_coherence', 'smooth_embedding', 'refine_domains', 'match_labels',
            'consensus_domains', 'latent_umap', 'plot_spatial_domains', 'plot_latent_umap']
 
 # %% ../nbs/05_evaluation.ipynb #64e38ce2
@@ -166,11 +166,14 @@ def refine_domains(adata: ad.AnnData, edges: np.ndarray, domain_key: str = "spat
     return adata.obs[key_added or domain_key]
 
 # %% ../nbs/05_evaluation.ipynb #b8aeddd3
-def _match_labels(labels: np.ndarray, reference: np.ndarray, n_ref: int) -> np.ndarray:
-    "Relabel `labels` (codes) onto `reference`'s codes: Hungarian matching of their overlap; labels left over go to their largest overlap."
+def match_labels(labels: np.ndarray, reference: np.ndarray, n_ref: int, where: np.ndarray | None = None,
+                 keep_leftovers: bool = False) -> np.ndarray:
+    "Relabel `labels` (codes) onto `reference`'s codes (0..`n_ref`-1): Hungarian matching of their overlap, counted on the spots in `where` (default all). Labels left over go to their largest overlap, or with `keep_leftovers` to codes of their own from `n_ref` on."
+    labels, reference = np.asarray(labels), np.asarray(reference)
+    where = np.ones(len(labels), bool) if where is None else np.asarray(where, bool)
     overlap = np.zeros((labels.max() + 1, n_ref))
-    np.add.at(overlap, (labels, reference), 1)
-    mapping = overlap.argmax(1)
+    np.add.at(overlap, (labels[where], reference[where]), 1)
+    mapping = n_ref + np.arange(len(overlap)) if keep_leftovers else overlap.argmax(1)
     rows, cols = linear_sum_assignment(-overlap)
     mapping[rows] = cols
     return mapping[labels]
@@ -188,7 +191,7 @@ def consensus_domains(adata: ad.AnnData, domain_keys: list[str], key_added: str 
     ref = int(agreement.argmax())
     n_ref, spots = len(runs[ref].cat.categories), np.arange(adata.n_obs)
     votes = np.zeros((adata.n_obs, n_ref))
-    for c in codes: votes[spots, _match_labels(c, codes[ref], n_ref)] += 1
+    for c in codes: votes[spots, match_labels(c, codes[ref], n_ref)] += 1
     votes[spots, codes[ref]] += 0.5                                    # ties go to the reference
     info = {**adata.uns.get(domain_keys[ref], {}), "consensus_of": list(domain_keys), "reference": domain_keys[ref],
             "agreement": float(agreement.mean())}
