@@ -162,7 +162,7 @@ def training_inputs(adata: ad.AnnData, edges: np.ndarray, features_key: str) -> 
 
 def train_spatial_vae(adata: ad.AnnData, edges: np.ndarray, *, features_key: str = "X_pca", latent_dim: int = 32,
                       hidden_dims: tuple[int, ...] = (128, 64), dropout: float = 0.0, neighbour_context: bool = True, beta: float = 1e-3,
-                      lambda_spatial: float = 20.0, epochs: int = 300, learning_rate: float = 1e-3,
+                      lambda_spatial: float = 20.0, epochs: int = 300, learning_rate: float = 2e-3,
                       weight_decay: float = 0.0, batch_size: int = 0, max_steps: int = 0, early_stopping_patience: int = 0,
                       seed: int = 0, device: str = "auto", num_threads: int = 1, progress: bool = True, key_added: str = "X_spatial_vae",
                       checkpoint: str | Path | None = None, checkpoint_every: int = 50, resume: bool = False) -> TrainingResult:
