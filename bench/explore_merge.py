@@ -29,16 +29,17 @@ sys.path.insert(0, str(HERE))
 from run import SECTIONS  # noqa: E402
 
 
-def train_models(section: str, n_models: int, work: Path) -> None:
-    "Preprocess once, then train models with seeds 0..n_models-1, saving each embedding (skipped when saved)."
+def train_models(section: str, n_models: int, work: Path, overrides: dict | None = None) -> None:
+    "Preprocess once, then train models with seeds 0..n_models-1 under settings.ini with `overrides`, saving each embedding (skipped when saved)."
     import anndata as ad
     from spatial_vae.data import preprocess, shared_data_dir
     from spatial_vae.graph import spatial_edges
     from spatial_vae.pipeline import merged_settings, preprocessing_arguments, training_arguments
     from spatial_vae.training import train_spatial_vae
+    if all((work / f"{section}_{seed}.npy").exists() for seed in range(n_models)): return
     file, label_key, features_key = SECTIONS[section]
     adata = ad.read_h5ad(shared_data_dir() / file)
-    s = merged_settings({})
+    s = merged_settings(overrides or {})
     if features_key is None: preprocess(adata, **preprocessing_arguments(s)); features_key = "X_pca"
     edges = spatial_edges(adata)
     np.save(work / f"{section}_edges.npy", edges)
