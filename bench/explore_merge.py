@@ -102,14 +102,13 @@ class Section:
     def merged_after_vote(self, group: list[int], extra: int) -> np.ndarray:
         "Alternative: vote on the unmerged labels, then merge the voted clusters by their mean distance over the models."
         from scipy.cluster.hierarchy import fcluster, linkage
-        from scipy.linalg import solve_triangular
         from scipy.spatial.distance import squareform
+        from spatial_vae.evaluation import whiten_means
         voted = self.vote([self.fits[s, extra][0] for s in group])
         clusters, dist = np.unique(voted), 0
         for s in group:
             means = np.stack([self.z[s][voted == c].mean(0) for c in clusters])
-            cov = np.asarray(self.fits[s, extra][2], dtype=np.float64)   # Mahalanobis, as merge_closest_components
-            white = solve_triangular(np.linalg.cholesky(cov), means.T, lower=True).T
+            white = whiten_means(means, self.fits[s, extra][2])   # Mahalanobis, as merge_closest_components
             dist = dist + np.sqrt(((white[:, None] - white[None]) ** 2).sum(-1))
         groups = fcluster(linkage(squareform(dist / len(group), checks=False), "average"), self.k, "maxclust") - 1
         return groups[np.searchsorted(clusters, voted)]

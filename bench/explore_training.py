@@ -28,9 +28,9 @@ warnings.filterwarnings("ignore")
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from explore_merge import Section, train_models  # noqa: E402
-from run import SECTIONS  # noqa: E402
+from run import LR1E3, SECTIONS  # noqa: E402
 
-OLD = {"learning_rate": 0.001}   # the default before this comparison: the single changes below start from it
+OLD = LR1E3   # the default before this comparison: the single changes below start from it
 PRESETS = {
     "lr1e3": OLD,
     "lr2e3": {"learning_rate": 0.002},

@@ -17,9 +17,10 @@ from sklearn.neighbors import NearestNeighbors
 from .graph import edges_to_adjacency, neighbour_mean
 
 # %% auto #0
-__all__ = ['CLUSTER_METHODS', 'CLUSTER_STARTS', 'fit_sample', 'merge_closest_components', 'check_clustering_arguments',
-           'find_domains', 'score_domains', 'spatial_coherence', 'smooth_embedding', 'refine_domains', 'match_labels',
-           'consensus_domains', 'latent_umap', 'plot_spatial_domains', 'plot_latent_umap']
+__all__ = ['CLUSTER_METHODS', 'CLUSTER_STARTS', 'fit_sample', 'whiten_means', 'merge_closest_components',
+           'check_clustering_arguments', 'find_domains', 'score_domains', 'spatial_coherence', 'smooth_embedding',
+           'refine_domains', 'match_labels', 'consensus_domains', 'latent_umap', 'plot_spatial_domains',
+           'plot_latent_umap']
 
 # %% ../nbs/05_evaluation.ipynb #64e38ce2
 CLUSTER_METHODS = ("auto", "leiden", "kmeans", "gmm")
@@ -58,14 +59,18 @@ def _assign_nearest_mean(X: np.ndarray, sample: np.ndarray, labels: np.ndarray, 
     out[sample] = labels
     return out
 
+def whiten_means(means: np.ndarray, covariance: np.ndarray) -> np.ndarray:
+    "`means` (rows) mapped so that Euclidean distances between them are Mahalanobis distances under `covariance` (float64)."
+    from scipy.linalg import solve_triangular
+    # Mahalanobis = Euclidean after L^-1 (covariance = L L^T); inverting a float32 covariance with idle latent
+    # dimensions (variances ~ the mixture's 1e-6 regulariser) instead fails as 'not positive definite'
+    factor = np.linalg.cholesky(np.asarray(covariance, dtype=np.float64))
+    return solve_triangular(factor, np.asarray(means, dtype=np.float64).T, lower=True).T
+
 def merge_closest_components(means: np.ndarray, n_keep: int, covariance: np.ndarray | None = None) -> np.ndarray:
     "Group index of each component: average linkage on the distances between component `means` (Mahalanobis under a shared `covariance`, else Euclidean), cut into `n_keep` groups."
     from scipy.cluster.hierarchy import fcluster, linkage
-    from scipy.linalg import solve_triangular
-    means = np.asarray(means, dtype=np.float64)
-    # Mahalanobis = Euclidean after L^-1 (covariance = L L^T); inverting a float32 covariance with idle latent
-    # dimensions (variances ~ the mixture's 1e-6 regulariser) instead fails as 'not positive definite'
-    white = means if covariance is None else solve_triangular(np.linalg.cholesky(np.asarray(covariance, dtype=np.float64)), means.T, lower=True).T
+    white = np.asarray(means, dtype=np.float64) if covariance is None else whiten_means(means, covariance)
     return fcluster(linkage(white, method="average"), n_keep, criterion="maxclust") - 1
 
 def check_clustering_arguments(method: str = "auto", n_domains: int = 0, resolution: float = 1.0, max_fit_spots: int = 0,
