@@ -53,6 +53,8 @@ METHODS = {
     # the default before two spare components, one spare, alone and with a vote over 10 models
     "spatial_vae_extra1": {"extra_components": 1} | LR1E3,
     "spatial_vae_extra1_ensemble10": {"ensemble": 10, "extra_components": 1} | LR1E3,
+    # the defaults with a vote over 10 models (run k trains seeds 10k..10k+9)
+    "spatial_vae_ensemble10": {"ensemble": 10},
 }
 
 
