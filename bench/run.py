@@ -149,7 +149,7 @@ seeds 5k..5k+4, so no model is shared between runs. Its wall time includes all 5
 is the same runs scored before the refinement. `spatial_vae_lr1e3` is the previous default, Adam at 0.001, with the
 same model seeds; every ablation below was measured at 0.001 too (their presets pin it), so compare them with
 `spatial_vae_lr1e3`. `spatial_vae_extra1` is the default before that, one spare component (`_extra1_ensemble10`: the same with a
-vote over 10 models, run k training seeds 10k..10k+9). `spatial_vae_no_merge` fits exactly as many components as
+vote over 10 models, run k training seeds 10k..10k+9; `spatial_vae_ensemble10`: the current defaults with that vote, 3-5 runs). `spatial_vae_no_merge` fits exactly as many components as
 domains (`extra_components = 0`), scored before and after its refinement. `spatial_vae_single_model` and `_latent16` switch one more option back from
 `_no_merge_no_refinement` (3 runs: an ablation, not a ranking); the `_no_smoothing`, `_log1p` and `_no_context`
 ablations were measured against the previous defaults (16 latent dimensions, one model) and are kept in
