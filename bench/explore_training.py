@@ -30,19 +30,18 @@ sys.path.insert(0, str(HERE))
 from explore_merge import Section, train_models  # noqa: E402
 from run import LR1E3, SECTIONS  # noqa: E402
 
-OLD = LR1E3   # the default before this comparison: the single changes below start from it
-PRESETS = {
-    "lr1e3": OLD,
+PRESETS = {   # single changes from LR1E3, the default before this comparison
+    "lr1e3": LR1E3,
     "lr2e3": {"learning_rate": 0.002},
     "lr3e3": {"learning_rate": 0.003},
-    "lr1e3_epochs600": OLD | {"epochs": 600},
-    "lr1e3_lambda8": OLD | {"lambda_spatial": 8.0},
-    "lr1e3_lambda50": OLD | {"lambda_spatial": 50.0},
-    "lr1e3_epochs600_lambda50": OLD | {"epochs": 600, "lambda_spatial": 50.0},
-    "lr1e3_beta0.01": OLD | {"beta": 0.01},
-    "lr1e3_pcs30": OLD | {"n_pcs": 30},
-    "lr1e3_hvg2000": OLD | {"n_top_genes": 2000},
-    "lr1e3_latent64": OLD | {"latent_dim": 64},
+    "lr1e3_epochs600": LR1E3 | {"epochs": 600},
+    "lr1e3_lambda8": LR1E3 | {"lambda_spatial": 8.0},
+    "lr1e3_lambda50": LR1E3 | {"lambda_spatial": 50.0},
+    "lr1e3_epochs600_lambda50": LR1E3 | {"epochs": 600, "lambda_spatial": 50.0},
+    "lr1e3_beta0.01": LR1E3 | {"beta": 0.01},
+    "lr1e3_pcs30": LR1E3 | {"n_pcs": 30},
+    "lr1e3_hvg2000": LR1E3 | {"n_top_genes": 2000},
+    "lr1e3_latent64": LR1E3 | {"latent_dim": 64},
 }
 
 
