@@ -31,6 +31,7 @@ SECTIONS = {  # name: (file under the shared data folder, label column, features
     "BRCA_V1_Block_A_Section_1": ("BRCA_V1_Block_A_Section_1_annot/BRCA_V1_Block_A_Section_1_annot.h5ad", "fine_annot_type", "X_pca_ccst"),
 }
 LR1E3 = {"learning_rate": 0.001}   # the default before Adam at 0.002: presets measured at it pin it, so a rerun reproduces them
+EXTRA2 = {"extra_components": 2}    # the default before the vote over 0-3 spare components: presets measured with it pin it
 # named presets: keyword overrides of settings.ini for the pipeline's preprocessing, training and clustering
 METHODS = {
     "spatial_vae": {},                         # the defaults; also scored before their label refinement (see run_one)
@@ -39,12 +40,15 @@ METHODS = {
                  "smoothing_hops": 0, "latent_dim": 16, "ensemble": 1, "refine_hops": 0, "extra_components": 0} | LR1E3,
     # the non-spatial floor: scanpy's standard log1p PCA, then Leiden / k-means / tied GMM with the true domain count
     "pca_leiden": {"normalization": "log1p"}, "pca_kmeans": {"normalization": "log1p"}, "pca_gmm": {"normalization": "log1p"},
-    # the previous default training (Adam at 0.001): the same runs as spatial_vae otherwise
-    "spatial_vae_lr1e3": LR1E3,
+    # the previous default, two spare components only (the same model seeds as spatial_vae), also with a vote over 10 models
+    "spatial_vae_extra2": EXTRA2,
+    "spatial_vae_extra2_ensemble10": {"ensemble": 10} | EXTRA2,
+    # the default before that (Adam at 0.001): the same runs as spatial_vae otherwise
+    "spatial_vae_lr1e3": LR1E3 | EXTRA2,
     # ablations measured with the previous learning rate (pinned, so a rerun reproduces them): compare with spatial_vae_lr1e3
-    "spatial_vae_no_smoothing": {"smoothing_hops": 0, "refine_hops": 0} | LR1E3,
-    "spatial_vae_log1p": {"normalization": "log1p", "refine_hops": 0} | LR1E3,
-    "spatial_vae_no_context": {"neighbour_context": False, "refine_hops": 0} | LR1E3,
+    "spatial_vae_no_smoothing": {"smoothing_hops": 0, "refine_hops": 0} | LR1E3 | EXTRA2,
+    "spatial_vae_log1p": {"normalization": "log1p", "refine_hops": 0} | LR1E3 | EXTRA2,
+    "spatial_vae_no_context": {"neighbour_context": False, "refine_hops": 0} | LR1E3 | EXTRA2,
     # without the merge of a spare mixture component (also scored before and after its refinement)
     "spatial_vae_no_merge": {"extra_components": 0} | LR1E3,
     # measured before the merge became a default: compare with spatial_vae_no_merge_no_refinement
@@ -53,8 +57,6 @@ METHODS = {
     # the default before two spare components, one spare, alone and with a vote over 10 models
     "spatial_vae_extra1": {"extra_components": 1} | LR1E3,
     "spatial_vae_extra1_ensemble10": {"ensemble": 10, "extra_components": 1} | LR1E3,
-    # the defaults with a vote over 10 models (run k trains seeds 10k..10k+9)
-    "spatial_vae_ensemble10": {"ensemble": 10},
 }
 
 
@@ -143,13 +145,16 @@ def load_all() -> pd.DataFrame:
 PROTOCOL = """\
 Number of domains = number of annotated classes; unannotated spots are clustered but not scored. spatial_vae
 runs with settings.ini's defaults (Pearson-residual PCA, neighbourhood context, 32 latent dimensions, Adam at 0.002
-for 300 full-batch epochs, 2-hop embedding smoothing, tied GMM with 10 starts and two spare components merged back by
-average linkage on their means, a vote over 5 models, one 2-ring majority-vote label refinement); run k trains model
-seeds 5k..5k+4, so no model is shared between runs. Its wall time includes all 5 models. `spatial_vae_no_refinement`
-is the same runs scored before the refinement. `spatial_vae_lr1e3` is the previous default, Adam at 0.001, with the
-same model seeds; every ablation below was measured at 0.001 too (their presets pin it), so compare them with
-`spatial_vae_lr1e3`. `spatial_vae_extra1` is the default before that, one spare component (`_extra1_ensemble10`: the same with a
-vote over 10 models, run k training seeds 10k..10k+9; `spatial_vae_ensemble10`: the current defaults with that vote, 3-5 runs). `spatial_vae_no_merge` fits exactly as many components as
+for 300 full-batch epochs, 2-hop embedding smoothing, 5 models, each clustered by tied GMMs with 10 starts and 0, 1, 2
+and 3 spare components merged back by average linkage on their means, all 20 labellings put to a vote, one 2-ring
+majority-vote label refinement); run k trains model seeds 5k..5k+4, so no model is shared between runs. Its wall
+time includes all 5 models. `spatial_vae_no_refinement` is the same runs scored before the refinement.
+`spatial_vae_extra2` is the previous default, two spare components only, with the same model seeds (these runs were
+recorded as `spatial_vae` and renamed when the default changed; `_ensemble10`: the same with a vote over 10 models,
+run k training seeds 10k..10k+9, 3-5 runs). `spatial_vae_lr1e3` is the default before that, Adam at 0.001 and two
+spare components, with the same model seeds; every ablation below was measured at 0.001 too (their presets pin it),
+so compare them with `spatial_vae_lr1e3`. `spatial_vae_extra1` is the default before that, one spare component
+(`_extra1_ensemble10`: the same with a vote over 10 models). `spatial_vae_no_merge` fits exactly as many components as
 domains (`extra_components = 0`), scored before and after its refinement. `spatial_vae_single_model` and `_latent16` switch one more option back from
 `_no_merge_no_refinement` (3 runs: an ablation, not a ranking); the `_no_smoothing`, `_log1p` and `_no_context`
 ablations were measured against the previous defaults (16 latent dimensions, one model) and are kept in

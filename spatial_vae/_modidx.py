@@ -2,6 +2,7 @@
 
 d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_url': '', 'lib_path': 'spatial_vae'},
   'syms': { 'spatial_vae.cli': { 'spatial_vae.cli.build_parser': ('cli.html#build_parser', 'spatial_vae/cli.py'),
+                                 'spatial_vae.cli.int_or_ints': ('cli.html#int_or_ints', 'spatial_vae/cli.py'),
                                  'spatial_vae.cli.main': ('cli.html#main', 'spatial_vae/cli.py'),
                                  'spatial_vae.cli.report_runs': ('cli.html#report_runs', 'spatial_vae/cli.py'),
                                  'spatial_vae.cli.run_command': ('cli.html#run_command', 'spatial_vae/cli.py')},
@@ -84,6 +85,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
             'spatial_vae.pipeline': { 'spatial_vae.pipeline.PipelineResult': ('pipeline.html#pipelineresult', 'spatial_vae/pipeline.py'),
                                       'spatial_vae.pipeline._cluster_embedding': ( 'pipeline.html#_cluster_embedding',
                                                                                    'spatial_vae/pipeline.py'),
+                                      'spatial_vae.pipeline._extra_components': ( 'pipeline.html#_extra_components',
+                                                                                  'spatial_vae/pipeline.py'),
                                       'spatial_vae.pipeline.domains_from_settings': ( 'pipeline.html#domains_from_settings',
                                                                                       'spatial_vae/pipeline.py'),
                                       'spatial_vae.pipeline.ensemble_size': ('pipeline.html#ensemble_size', 'spatial_vae/pipeline.py'),

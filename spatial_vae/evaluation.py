@@ -74,7 +74,7 @@ def merge_closest_components(means: np.ndarray, n_keep: int, covariance: np.ndar
     return fcluster(linkage(white, method="average"), n_keep, criterion="maxclust") - 1
 
 def check_clustering_arguments(method: str = "auto", n_domains: int = 0, resolution: float = 1.0, max_fit_spots: int = 0,
-                               extra_components: int = 0, n_spots: int | None = None) -> None:
+                               extra_components: int | tuple[int, ...] = 0, n_spots: int | None = None) -> None:
     "Reject clustering settings that cannot work, naming the parameter; `n_spots`, when known, bounds `n_domains`."
     if method not in CLUSTER_METHODS: raise ValueError(f"cluster method must be one of {CLUSTER_METHODS}, got {method!r}")
     if n_domains < 0: raise ValueError(f"n_domains must be >= 0 (0 = Leiden picks), got {n_domains}")
@@ -82,13 +82,16 @@ def check_clustering_arguments(method: str = "auto", n_domains: int = 0, resolut
     if method in ("kmeans", "gmm") and n_domains < 1: raise ValueError(f"method={method!r} needs n_domains >= 1")
     if not resolution > 0: raise ValueError(f"resolution must be > 0, got {resolution}")
     if max_fit_spots < 0: raise ValueError(f"max_fit_spots must be >= 0 (0 = fit on all spots), got {max_fit_spots}")
-    if extra_components < 0: raise ValueError(f"extra_components must be >= 0, got {extra_components}")
+    extras = np.atleast_1d(extra_components)   # several values: the pipeline clusters once with each and votes (chapter 06)
+    if extras.size == 0 or extras.dtype.kind not in "iu" or (extras < 0).any():
+        raise ValueError(f"extra_components must be >= 0: one integer, or several (e.g. 0,1,2,3), got {extra_components!r}")
 
 def find_domains(adata: ad.AnnData, use_rep: str = "X_spatial_vae", method: str = "auto", n_domains: int = 0,
                  resolution: float = 1.0, n_neighbors: int = 15, seed: int = 0, max_fit_spots: int = 100_000,
                  extra_components: int = 0, key_added: str = "spatial_vae_domain") -> pd.Series:
     "Cluster `.obsm[use_rep]` into domains in `.obs[key_added]`: Leiden (at `resolution`, or searched for `n_domains`), k-means or tied GMM; `auto` = GMM given `n_domains`, else Leiden. GMM and k-means fit `extra_components` more components than `n_domains` and merge the closest ones. Above `max_fit_spots` spots the clusterer is fitted on a seeded sample and assigns the rest."
     check_clustering_arguments(method, n_domains, resolution, max_fit_spots, extra_components, n_spots=adata.n_obs)
+    if np.ndim(extra_components): raise ValueError(f"find_domains takes one extra_components value, got {extra_components!r}; the pipeline votes over several")
     if method == "auto": method = "gmm" if n_domains else "leiden"
     if use_rep not in adata.obsm: raise KeyError(f".obsm[{use_rep!r}] not found: train the model first (chapter 04)")
     X = np.asarray(adata.obsm[use_rep])

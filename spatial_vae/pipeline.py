@@ -57,28 +57,37 @@ def preprocessing_arguments(settings: dict[str, dict]) -> dict:
     return {**{k: d[k] for k in ("min_counts", "min_genes", "min_cells", "target_sum", "n_top_genes", "n_pcs", "normalization")},
             "seed": settings["training"]["seed"]}
 
-def _cluster_embedding(adata, edges, settings, use_rep, key_added, seed) -> str:
-    "Smooth `.obsm[use_rep]` (`smoothing_hops`) and cluster it into `.obs[key_added]`; returns the clustered key."
+def _extra_components(settings: dict[str, dict]) -> list[int]:
+    "The `extra_components` values to cluster with, each once: one or several numbers; just one where the clusterer is Leiden, which has no spare components."
+    e = settings["evaluation"]
+    values = list(dict.fromkeys(int(n) for n in np.atleast_1d(e["extra_components"])))
+    leiden = e["cluster_method"] == "leiden" or (e["cluster_method"] == "auto" and not e["n_domains"])
+    return values[:1] if leiden else values
+
+def _cluster_embedding(adata, edges, settings, use_rep, key_added, seed) -> tuple[str, list[str]]:
+    "Smooth `.obsm[use_rep]` (`smoothing_hops`) and cluster it once per `extra_components` value, into `.obs[key_added]` and `key_added_extra<n>`; returns the clustered key and the labellings' keys."
     e = settings["evaluation"]
     if e["smoothing_hops"]:
         smooth_embedding(adata, edges, use_rep, hops=e["smoothing_hops"], key_added=f"{use_rep}_smoothed"); use_rep = f"{use_rep}_smoothed"
-    find_domains(adata, use_rep=use_rep, method=e["cluster_method"], n_domains=e["n_domains"], resolution=e["resolution"],
-                 seed=seed, max_fit_spots=e["max_fit_spots"], extra_components=e["extra_components"], key_added=key_added)
-    return use_rep
+    extras = _extra_components(settings)
+    keys = [key_added] + [f"{key_added}_extra{n}" for n in extras[1:]]
+    for key, n in zip(keys, extras):
+        find_domains(adata, use_rep=use_rep, method=e["cluster_method"], n_domains=e["n_domains"], resolution=e["resolution"],
+                     seed=seed, max_fit_spots=e["max_fit_spots"], extra_components=n, key_added=key)
+    return use_rep, keys
 
 def domains_from_settings(adata: ad.AnnData, edges: np.ndarray, settings: dict[str, dict]) -> str:
     "Smooth the embedding (`smoothing_hops`), find domains, vote over the ensemble's models if trained, refine (`refine_hops`); returns the clustered `.obsm` key."
     seed, threads = settings["training"]["seed"], settings["training"]["num_threads"]
     # BLAS threads (num_threads, as for training): the mixture fits are small, and beside another busy core two threads ran them ~10x slower
     with threadpool_limits(threads if threads >= 1 else None):
-        rep = _cluster_embedding(adata, edges, settings, "X_spatial_vae", "spatial_vae_domain", seed)
+        rep, keys = _cluster_embedding(adata, edges, settings, "X_spatial_vae", "spatial_vae_domain", seed)
         members = adata.uns.get("spatial_vae_ensemble", {}).get("members", [])
-        if members:   # each extra model clustered on its own, then the vote (chapter 05)
-            keys = ["spatial_vae_domain"]
-            for i, member in enumerate(members, 1):
-                keys.append(f"spatial_vae_domain_member{i}")
-                if (used := _cluster_embedding(adata, edges, settings, member, keys[-1], seed + i)) != member:
-                    del adata.obsm[used]                                # members' smoothed copies: only the vote needs them
+        for i, member in enumerate(members, 1):   # each extra model clustered on its own
+            used, member_keys = _cluster_embedding(adata, edges, settings, member, f"spatial_vae_domain_member{i}", seed + i)
+            keys += member_keys
+            if used != member: del adata.obsm[used]                     # members' smoothed copies: only the vote needs them
+        if len(keys) > 1:   # the vote over models and spare-component counts (chapter 05)
             consensus_domains(adata, keys)
             adata.obs.drop(columns=keys[1:], inplace=True)
             for key in keys[1:]: del adata.uns[key]                     # find_domains' notes on each member go too
