@@ -6,7 +6,7 @@ groups of 5 models (the default ensemble): 6 disjoint groups and --groups random
 the spread over groups approximates, not equals, the spread over independent runs. Smoothing and refinement hops
 come from settings.ini. Everything is cached under --work, so an interrupted run resumes; clear --work after
 changing settings.ini (the cache does not know them). Prints a table and writes bench/results/explore_merge.json.
-This is how `extra_components = 2` was chosen. It trains seeds 0..N-1, the seeds of run.py's runs 0..N/5-1, so
+This is how `extra_components = 2` (the default before the vote over 0-3) was chosen. It trains seeds 0..N-1, the seeds of run.py's runs 0..N/5-1, so
 those benchmark runs are not independent of the choice; later runs are.
 
     uv run python bench/explore_merge.py --sections DLPFC_151673 --models 30

@@ -1,8 +1,8 @@
 """Exploratory: which training settings give steadier, better domains? One settings change at a time.
 
 For each preset (overrides of settings.ini), trains --models models per section (model seeds 0..models-1, one
-preprocessing), clusters each as the pipeline does (2-hop smoothing, tied GMM with two spare components merged
-back) and scores the vote over every group of 5 models, refined, as the default pipeline would give. A much
+preprocessing), clusters each as the pipeline did then (2-hop smoothing, tied GMM with two spare components merged
+back; the presets pin that) and scores the vote over every group of 5 models, refined, as the default pipeline would give. A much
 smaller comparison than bench/run.py (6 models give 6 overlapping groups), used to pick candidates, which the
 benchmark then measures. Every preset's models and fits are cached under --work/<preset>, with the settings they
 were trained with; a cache trained under other settings is refused. Prints a table and writes
@@ -80,6 +80,7 @@ def main() -> None:
             with contextlib.redirect_stdout(io.StringIO()):   # Section reports each model's fits
                 S = Section(section, n_domains, work, a.models, e["smoothing_hops"], e["refine_hops"])
             extras = [int(n) for n in np.atleast_1d(e["extra_components"])]   # several: each model's labellings all vote
+            if max(extras) > 3: raise SystemExit(f"{preset}: extra_components {extras}: Section fits 0-3 spare components only")
             groups = [list(g) for g in itertools.combinations(range(a.models), 5)]
             votes = [adjusted_rand_score(S.y, S.refine(S.vote([S.merged(m, n) for m in g for n in extras]))[S.scored]) for g in groups]
             one = lambda m: S.merged(m, extras[0]) if len(extras) == 1 else S.vote([S.merged(m, n) for n in extras])

@@ -46,9 +46,9 @@ METHODS = {
     # the default before that (Adam at 0.001): the same runs as spatial_vae otherwise
     "spatial_vae_lr1e3": LR1E3 | EXTRA2,
     # ablations measured with the previous learning rate (pinned, so a rerun reproduces them): compare with spatial_vae_lr1e3
-    "spatial_vae_no_smoothing": {"smoothing_hops": 0, "refine_hops": 0} | LR1E3 | EXTRA2,
-    "spatial_vae_log1p": {"normalization": "log1p", "refine_hops": 0} | LR1E3 | EXTRA2,
-    "spatial_vae_no_context": {"neighbour_context": False, "refine_hops": 0} | LR1E3 | EXTRA2,
+    "spatial_vae_no_smoothing": {"smoothing_hops": 0, "refine_hops": 0} | LR1E3,
+    "spatial_vae_log1p": {"normalization": "log1p", "refine_hops": 0} | LR1E3,
+    "spatial_vae_no_context": {"neighbour_context": False, "refine_hops": 0} | LR1E3,
     # without the merge of a spare mixture component (also scored before and after its refinement)
     "spatial_vae_no_merge": {"extra_components": 0} | LR1E3,
     # measured before the merge became a default: compare with spatial_vae_no_merge_no_refinement

@@ -106,7 +106,7 @@ def table() -> str:
             + " | pipeline s | peak MB | ARI | ARI without smoothing | normalization | epochs x batch |")
     lines = ["# Scaling: synthetic Visium HD-like sections, one run per size", "",
              "Wall seconds per step and the process's peak resident memory; `pipeline` is everything after generating "
-             "the data (preprocess → write outputs). Defaults of settings.ini with the true number of domains (7). Measured on a "
+             "the data (preprocess → write outputs). Defaults of settings.ini when the rows were measured (2026-11-26, before the spare mixture components; today's default fits four mixtures in the domains step) with the true number of domains (7). Measured on a "
              "2-core, 24 GiB machine that was running other benchmark jobs at the same time, so times are upper bounds. "
              "`ARI without smoothing` clusters the raw embedding mu with the same mixture model.", "",
              head, "|" + "---|" * (len(STEPS) + 7)]

@@ -17,7 +17,7 @@ import anndata as ad
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from .data import atomic_write, check_section, load_section, preprocess, read_settings
+from .data import _parse_value, atomic_write, check_section, load_section, preprocess, read_settings
 from .evaluation import (check_clustering_arguments, consensus_domains, find_domains, latent_umap, plot_latent_umap,
                                     plot_spatial_domains, refine_domains,
                                     score_domains, smooth_embedding, spatial_coherence)
@@ -44,6 +44,7 @@ def merged_settings(overrides: dict | None = None, path=None) -> dict[str, dict]
         if value is None: continue
         sections = [s for s in settings if name in settings[s]]
         if not sections: raise ValueError(f"unknown setting {name!r}; known: {sorted(k for s in settings.values() for k in s)}")
+        if isinstance(value, str) and "," in value: value = _parse_value(value)   # "0,1,2,3" as settings.ini reads it
         for s in sections: settings[s][name] = value
     e = settings["evaluation"]   # bad clustering settings fail here, before any data is read or model trained
     check_clustering_arguments(e["cluster_method"], e["n_domains"], e["resolution"], e["max_fit_spots"], e["extra_components"])
@@ -91,6 +92,8 @@ def domains_from_settings(adata: ad.AnnData, edges: np.ndarray, settings: dict[s
             consensus_domains(adata, keys)
             adata.obs.drop(columns=keys[1:], inplace=True)
             for key in keys[1:]: del adata.uns[key]                     # find_domains' notes on each member go too
+            # the notes came from the labelling that led the vote: say what all of them were
+            adata.uns["spatial_vae_domain"].update(use_rep=rep, extra_components=_extra_components(settings))
         if settings["evaluation"]["refine_hops"]: refine_domains(adata, edges, hops=settings["evaluation"]["refine_hops"])
     return rep
 
