@@ -60,6 +60,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                          'spatial_vae/evaluation.py'),
                                         'spatial_vae.evaluation.refine_domains': ( 'evaluation.html#refine_domains',
                                                                                    'spatial_vae/evaluation.py'),
+                                        'spatial_vae.evaluation.resolved_cluster_method': ( 'evaluation.html#resolved_cluster_method',
+                                                                                            'spatial_vae/evaluation.py'),
                                         'spatial_vae.evaluation.score_domains': ( 'evaluation.html#score_domains',
                                                                                   'spatial_vae/evaluation.py'),
                                         'spatial_vae.evaluation.smooth_embedding': ( 'evaluation.html#smooth_embedding',

@@ -18,9 +18,9 @@ from .graph import edges_to_adjacency, neighbour_mean
 
 # %% auto #0
 __all__ = ['CLUSTER_METHODS', 'CLUSTER_STARTS', 'fit_sample', 'whiten_means', 'merge_closest_components',
-           'check_clustering_arguments', 'find_domains', 'score_domains', 'spatial_coherence', 'smooth_embedding',
-           'refine_domains', 'match_labels', 'consensus_domains', 'latent_umap', 'plot_spatial_domains',
-           'plot_latent_umap']
+           'check_clustering_arguments', 'resolved_cluster_method', 'find_domains', 'score_domains',
+           'spatial_coherence', 'smooth_embedding', 'refine_domains', 'match_labels', 'consensus_domains',
+           'latent_umap', 'plot_spatial_domains', 'plot_latent_umap']
 
 # %% ../nbs/05_evaluation.ipynb #64e38ce2
 CLUSTER_METHODS = ("auto", "leiden", "kmeans", "gmm")
@@ -86,13 +86,17 @@ def check_clustering_arguments(method: str = "auto", n_domains: int = 0, resolut
     if extras.size == 0 or extras.dtype.kind not in "iu" or (extras < 0).any():
         raise ValueError(f"extra_components must be >= 0: one integer, or several (e.g. 0,1,2,3), got {extra_components!r}")
 
+def resolved_cluster_method(method: str, n_domains: int) -> str:
+    "The clusterer `method` names: `auto` is a tied GMM when `n_domains` is given, else Leiden."
+    return ("gmm" if n_domains else "leiden") if method == "auto" else method
+
 def find_domains(adata: ad.AnnData, use_rep: str = "X_spatial_vae", method: str = "auto", n_domains: int = 0,
                  resolution: float = 1.0, n_neighbors: int = 15, seed: int = 0, max_fit_spots: int = 100_000,
                  extra_components: int = 0, key_added: str = "spatial_vae_domain") -> pd.Series:
     "Cluster `.obsm[use_rep]` into domains in `.obs[key_added]`: Leiden (at `resolution`, or searched for `n_domains`), k-means or tied GMM; `auto` = GMM given `n_domains`, else Leiden. GMM and k-means fit `extra_components` more components than `n_domains` and merge the closest ones. Above `max_fit_spots` spots the clusterer is fitted on a seeded sample and assigns the rest."
     check_clustering_arguments(method, n_domains, resolution, max_fit_spots, extra_components, n_spots=adata.n_obs)
     if np.ndim(extra_components): raise ValueError(f"find_domains takes one extra_components value, got {extra_components!r}; the pipeline votes over several")
-    if method == "auto": method = "gmm" if n_domains else "leiden"
+    method = resolved_cluster_method(method, n_domains)
     if use_rep not in adata.obsm: raise KeyError(f".obsm[{use_rep!r}] not found: train the model first (chapter 04)")
     X = np.asarray(adata.obsm[use_rep])
     sample = fit_sample(adata.n_obs, max_fit_spots, seed)

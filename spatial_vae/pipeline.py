@@ -19,7 +19,7 @@ from threadpoolctl import threadpool_limits
 
 from .data import _parse_value, atomic_write, check_section, load_section, preprocess, read_settings
 from .evaluation import (check_clustering_arguments, consensus_domains, find_domains, latent_umap, plot_latent_umap,
-                                    plot_spatial_domains, refine_domains,
+                                    plot_spatial_domains, refine_domains, resolved_cluster_method,
                                     score_domains, smooth_embedding, spatial_coherence)
 from .graph import grid_layout, spatial_edges
 from .distributed import train_distributed
@@ -62,8 +62,7 @@ def _extra_components(settings: dict[str, dict]) -> list[int]:
     "The `extra_components` values to cluster with, each once: one or several numbers; just one where the clusterer is Leiden, which has no spare components."
     e = settings["evaluation"]
     values = list(dict.fromkeys(int(n) for n in np.atleast_1d(e["extra_components"])))
-    leiden = e["cluster_method"] == "leiden" or (e["cluster_method"] == "auto" and not e["n_domains"])
-    return values[:1] if leiden else values
+    return values[:1] if resolved_cluster_method(e["cluster_method"], e["n_domains"]) == "leiden" else values
 
 def _cluster_embedding(adata, edges, settings, use_rep, key_added, seed) -> tuple[str, list[str]]:
     "Smooth `.obsm[use_rep]` (`smoothing_hops`) and cluster it once per `extra_components` value, into `.obs[key_added]` and `key_added_extra<n>`; returns the clustered key and the labellings' keys."
