@@ -56,8 +56,7 @@ class Section:
     "One section's saved models, its graph and labels, and each model's mixture fits (cached)."
     def __init__(self, section: str, n_domains: int, work: Path, n_models: int, smoothing_hops: int = 2, refine_hops: int = 2):
         import anndata as ad
-        from spatial_vae.evaluation import CLUSTER_STARTS, smooth_embedding   # find_domains' restarts, fitted here once per model
-        from sklearn.mixture import GaussianMixture
+        from spatial_vae.evaluation import smooth_embedding
         self.k, self.edges, self.refine_hops = n_domains, np.load(work / f"{section}_edges.npy"), refine_hops
         labels = pd.read_csv(work / f"{section}_labels.csv", index_col=0).iloc[:, 0]
         self.n, self.scored, self.y = len(labels), labels.notna().to_numpy(), labels.dropna().astype(str).to_numpy()
@@ -68,15 +67,21 @@ class Section:
             if len(z) != self.n: raise ValueError(f"{work / f'{section}_{seed}.npy'} has {len(z)} spots, the section {self.n}: clear --work")
             a = ad.AnnData(obs=pd.DataFrame(index=[str(i) for i in range(self.n)]), obsm={"z": z})
             self.z[seed] = smooth_embedding(a, self.edges, "z", hops=smoothing_hops)
-        cache = work / f"{section}_fits.pkl"
-        self.fits = pickle.loads(cache.read_bytes()) if cache.exists() else {}
+        self.cache = work / f"{section}_fits.pkl"
+        self.fits = pickle.loads(self.cache.read_bytes()) if self.cache.exists() else {}
         for seed in self.seeds:
-            for extra in (0, 1, 2, 3):
-                if (seed, extra) in self.fits: continue
-                g = GaussianMixture(n_domains + extra, covariance_type="tied", n_init=CLUSTER_STARTS, random_state=seed).fit(self.z[seed])
-                self.fits[seed, extra] = (g.predict(self.z[seed]), g.means_, g.covariances_)
-            cache.write_bytes(pickle.dumps(self.fits))
+            for extra in (0, 1, 2, 3): self.fitted(seed, extra)
             print(f"{section}: model {seed} clustered", flush=True)
+
+    def fitted(self, seed: int, extra: int) -> tuple:
+        "Model `seed`'s tied GMM with `extra` spare components, as find_domains fits it: (labels, means, covariance); cached."
+        from spatial_vae.evaluation import CLUSTER_STARTS   # find_domains' restarts
+        from sklearn.mixture import GaussianMixture
+        if (seed, extra) not in self.fits:
+            g = GaussianMixture(self.k + extra, covariance_type="tied", n_init=CLUSTER_STARTS, random_state=seed).fit(self.z[seed])
+            self.fits[seed, extra] = (g.predict(self.z[seed]), g.means_, g.covariances_)
+            self.cache.write_bytes(pickle.dumps(self.fits))
+        return self.fits[seed, extra]
 
     def frame(self, **labelings) -> pd.DataFrame:
         return pd.DataFrame({k: pd.Categorical(v) for k, v in labelings.items()}, index=[str(i) for i in range(self.n)])
@@ -96,19 +101,29 @@ class Section:
     def merged(self, seed: int, extra: int) -> np.ndarray:
         "One model's labels with `extra` spare components merged back (the library's rule)."
         from spatial_vae.evaluation import merge_closest_components
-        labels, means, cov = self.fits[seed, extra][:3]
+        labels, means, cov = self.fitted(seed, extra)[:3]
         return merge_closest_components(means, self.k, cov)[labels] if extra else labels
+
+    def voted(self, group: list[int], extras) -> np.ndarray:
+        "Refined domains of the vote over `group`'s models, each clustered with every count in `extras`, as the pipeline does (one labelling: no vote)."
+        labelings = [self.merged(s, n) for s in group for n in extras]
+        return self.refine(labelings[0] if len(labelings) == 1 else self.vote(labelings))
+
+    def ari(self, labels: np.ndarray) -> float:
+        "ARI of `labels` (all spots) against the annotation, on the annotated spots."
+        from sklearn.metrics import adjusted_rand_score
+        return adjusted_rand_score(self.y, labels[self.scored])
 
     def merged_after_vote(self, group: list[int], extra: int) -> np.ndarray:
         "Alternative: vote on the unmerged labels, then merge the voted clusters by their mean distance over the models."
         from scipy.cluster.hierarchy import fcluster, linkage
         from scipy.spatial.distance import squareform
         from spatial_vae.evaluation import whiten_means
-        voted = self.vote([self.fits[s, extra][0] for s in group])
+        voted = self.vote([self.fitted(s, extra)[0] for s in group])
         clusters, dist = np.unique(voted), 0
         for s in group:
             means = np.stack([self.z[s][voted == c].mean(0) for c in clusters])
-            white = whiten_means(means, self.fits[s, extra][2])   # Mahalanobis, as merge_closest_components
+            white = whiten_means(means, self.fitted(s, extra)[2])   # Mahalanobis, as merge_closest_components
             dist = dist + np.sqrt(((white[:, None] - white[None]) ** 2).sum(-1))
         groups = fcluster(linkage(squareform(dist / len(group), checks=False), "average"), self.k, "maxclust") - 1
         return groups[np.searchsorted(clusters, voted)]
@@ -126,7 +141,6 @@ STRATEGIES = {   # name: (description, labels of a 5-model group)
 
 
 def main() -> None:
-    from sklearn.metrics import adjusted_rand_score
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--sections", nargs="*", default=list(SECTIONS))
     p.add_argument("--models", type=int, default=30, help="models trained per section (seeds 0..models-1)")
@@ -146,10 +160,10 @@ def main() -> None:
         rng = np.random.default_rng(0)
         groups = [S.seeds[i:i + 5] for i in range(0, len(S.seeds) - 4, 5)]
         groups += [sorted(int(s) for s in rng.choice(S.seeds, 5, replace=False)) for _ in range(a.groups)]
-        single = [adjusted_rand_score(S.y, S.refine(S.merged(s, 2))[S.scored]) for s in S.seeds]
+        single = [S.ari(S.voted([s], [2])) for s in S.seeds]
         rows = {"single_model_extra2": {"what": "one model, 2 spare merged, refine", "ari": single}}
         for name, (what, labels) in STRATEGIES.items():
-            rows[name] = {"what": what, "ari": [adjusted_rand_score(S.y, labels(S, g)[S.scored]) for g in groups]}
+            rows[name] = {"what": what, "ari": [S.ari(labels(S, g)) for g in groups]}
         results[section] = {"models": a.models, "groups": groups, "strategies": rows}
         print(f"\n{section}: {a.models} models, {len(groups)} groups of 5 (ARI over groups)")
         print(f"| strategy | mean | median | sd | min |\n|---|---|---|---|---|")

@@ -59,7 +59,6 @@ def checked_work_dir(work: Path, preset: str) -> Path:
 
 
 def main() -> None:
-    from sklearn.metrics import adjusted_rand_score
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--presets", nargs="*", default=list(PRESETS), choices=list(PRESETS))
     p.add_argument("--sections", nargs="*", default=list(SECTIONS), choices=list(SECTIONS))
@@ -67,7 +66,7 @@ def main() -> None:
     p.add_argument("--work", type=Path, default=Path.home() / ".cache" / "spatial_vae_explore_training")
     a = p.parse_args()
     if a.models < 5: p.error(f"--models must be >= 5 (groups of 5 models), got {a.models}")
-    from spatial_vae.pipeline import merged_settings
+    from spatial_vae.pipeline import merged_settings, spare_counts_from_settings
     out = HERE / "results" / "explore_training.json"
     results = json.loads(out.read_text()) if out.exists() else {}
     print("| preset | section | vote of 5: mean ARI | sd | min | single model: mean ARI | sd |\n|---|---|---|---|---|---|---|")
@@ -79,12 +78,10 @@ def main() -> None:
             n_domains = pd.read_csv(work / f"{section}_labels.csv", index_col=0).iloc[:, 0].nunique()
             with contextlib.redirect_stdout(io.StringIO()):   # Section reports each model's fits
                 S = Section(section, n_domains, work, a.models, e["smoothing_hops"], e["refine_hops"])
-            extras = [int(n) for n in np.atleast_1d(e["extra_components"])]   # several: each model's labellings all vote
-            if max(extras) > 3: raise SystemExit(f"{preset}: extra_components {extras}: Section fits 0-3 spare components only")
+            extras = spare_counts_from_settings(merged_settings(PRESETS[preset] | {"n_domains": n_domains}))   # several: all vote
             groups = [list(g) for g in itertools.combinations(range(a.models), 5)]
-            votes = [adjusted_rand_score(S.y, S.refine(S.vote([S.merged(m, n) for m in g for n in extras]))[S.scored]) for g in groups]
-            one = lambda m: S.merged(m, extras[0]) if len(extras) == 1 else S.vote([S.merged(m, n) for n in extras])
-            single = [adjusted_rand_score(S.y, S.refine(one(m))[S.scored]) for m in range(a.models)]
+            votes = [S.ari(S.voted(g, extras)) for g in groups]
+            single = [S.ari(S.voted([m], extras)) for m in range(a.models)]
             results.setdefault(preset, {})[section] = {"overrides": PRESETS[preset], "models": a.models, "groups": groups,
                                                        "vote_ari": votes, "single_ari": single}
             v, s1 = np.array(votes), np.array(single)

@@ -31,7 +31,7 @@ SECTIONS = {  # name: (file under the shared data folder, label column, features
     "BRCA_V1_Block_A_Section_1": ("BRCA_V1_Block_A_Section_1_annot/BRCA_V1_Block_A_Section_1_annot.h5ad", "fine_annot_type", "X_pca_ccst"),
 }
 LR1E3 = {"learning_rate": 0.001}   # the default before Adam at 0.002: presets measured at it pin it, so a rerun reproduces them
-EXTRA2 = {"extra_components": 2}    # the default before the vote over 0-3 spare components: presets measured with it pin it
+EXTRA2 = {"extra_components": 2}    # the default before the vote over spare-component counts: presets measured with it pin it
 # named presets: keyword overrides of settings.ini for the pipeline's preprocessing, training and clustering
 METHODS = {
     "spatial_vae": {},                         # the defaults; also scored before their label refinement (see run_one)
@@ -40,7 +40,10 @@ METHODS = {
                  "smoothing_hops": 0, "latent_dim": 16, "ensemble": 1, "refine_hops": 0, "extra_components": 0} | LR1E3,
     # the non-spatial floor: scanpy's standard log1p PCA, then Leiden / k-means / tied GMM with the true domain count
     "pca_leiden": {"normalization": "log1p"}, "pca_kmeans": {"normalization": "log1p"}, "pca_gmm": {"normalization": "log1p"},
-    # the previous default, two spare components only (the same model seeds as spatial_vae), also with a vote over 10 models
+    # the previous default, 0-3 spare components whatever the number of domains: on DLPFC (7 layers) `auto` gives the same
+    # counts, so there spatial_vae's runs are this preset's; its breast-cancer runs were recorded as spatial_vae and renamed
+    "spatial_vae_x0123": {"extra_components": (0, 1, 2, 3)},
+    # the default before that, two spare components only (the same model seeds as spatial_vae), also with a vote over 10 models
     "spatial_vae_extra2": EXTRA2,
     "spatial_vae_extra2_ensemble10": {"ensemble": 10} | EXTRA2,
     # the default before that (Adam at 0.001): the same runs as spatial_vae otherwise
@@ -145,13 +148,16 @@ def load_all() -> pd.DataFrame:
 PROTOCOL = """\
 Number of domains = number of annotated classes; unannotated spots are clustered but not scored. spatial_vae
 runs with settings.ini's defaults (Pearson-residual PCA, neighbourhood context, 32 latent dimensions, Adam at 0.002
-for 300 full-batch epochs, 2-hop embedding smoothing, 5 models, each clustered by tied GMMs with 10 starts and 0, 1, 2
-and 3 spare components merged back by average linkage on their means, all 20 labellings put to a vote, one 2-ring
-majority-vote label refinement); run k trains model seeds 5k..5k+4, so no model is shared between runs. Its wall
-time includes all 5 models. `spatial_vae_no_refinement` is the same runs scored before the refinement.
-`spatial_vae_extra2` is the previous default, two spare components only, with the same model seeds (these runs were
-recorded as `spatial_vae` and renamed when the default changed; `_ensemble10`: the same with a vote over 10 models,
-run k training seeds 10k..10k+9, 3-5 runs). `spatial_vae_lr1e3` is the default before that, Adam at 0.001 and two
+for 300 full-batch epochs, 2-hop embedding smoothing, 5 models, each clustered by tied GMMs with 10 starts and 0, s,
+2s and 3s spare components merged back by average linkage on their means, s = one per 7 domains (0-3 on DLPFC, 0, 3, 6
+and 9 on the breast-cancer section's 20 regions), all 20 labellings put to a vote, one 2-ring majority-vote label
+refinement); run k trains model seeds 5k..5k+4, so no model is shared between runs. Its wall time includes all 5
+models. `spatial_vae_no_refinement` is the same runs scored before the refinement. `spatial_vae_x0123` is the
+previous default, 0-3 spare components on every section, with the same model seeds: on DLPFC (7 domains) the default
+gives the same counts, so those are the `spatial_vae` rows; on the breast-cancer section its runs were recorded as
+`spatial_vae` and renamed when the default changed. `spatial_vae_extra2` is the default before that, two spare
+components only, with the same model seeds (recorded as `spatial_vae` and renamed too; `_ensemble10`: the same with a
+vote over 10 models, run k training seeds 10k..10k+9, 3-5 runs). `spatial_vae_lr1e3` is the default before that, Adam at 0.001 and two
 spare components, with the same model seeds; every ablation below was measured at 0.001 too (their presets pin it),
 so compare them with `spatial_vae_lr1e3`. `spatial_vae_extra1` is the default before that, one spare component
 (`_extra1_ensemble10`: the same with a vote over 10 models). `spatial_vae_no_merge` fits exactly as many components as

@@ -10,11 +10,12 @@ import sys
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['RUN_OPTIONS', 'REPORT_OPTIONS', 'int_or_ints', 'build_parser', 'report_runs', 'run_command', 'main']
+__all__ = ['RUN_OPTIONS', 'REPORT_OPTIONS', 'auto_or_ints', 'build_parser', 'report_runs', 'run_command', 'main']
 
 # %% ../nbs/07_cli.ipynb #18796425
-def int_or_ints(text: str) -> int | tuple[int, ...]:
-    "An option's integer, or several separated by commas (`0,1,2,3`) as a tuple."
+def auto_or_ints(text: str) -> str | int | tuple[int, ...]:
+    "An option's `auto`, integer, or several integers separated by commas (`0,1,2,3`) as a tuple."
+    if text.strip() == "auto": return "auto"
     values = tuple(int(t) for t in text.split(",") if t.strip())
     if not values: raise ValueError(f"no integer in {text!r}")
     return values[0] if len(values) == 1 else values
@@ -32,8 +33,9 @@ RUN_OPTIONS = {  # option: (type, help); defaults come from settings.ini
     "n_pcs": (int, "principal components used as model input"), "n_top_genes": (int, "highly variable genes"),
     "normalization": (str, "auto, pearson or log1p"), "smoothing_hops": (int, "embedding smoothing steps before clustering (0: off)"),
     "refine_hops": (int, "majority-vote label refinement radius in rings (0: off)"),
-    "extra_components": (int_or_ints, "mixture components fitted beyond n_domains, then merged back by average linkage (0: off); "
-                         "several, e.g. 0,1,2,3: each model is clustered with each and all vote"),
+    "extra_components": (auto_or_ints, "mixture components fitted beyond n_domains, then merged back by average linkage (0: off); "
+                         "several, e.g. 0,1,2,3: each model is clustered with each and all vote; auto: 0,1,2,3 per 7 domains, "
+                         "0,3,6,9 for 20"),
 }
 
 def build_parser() -> argparse.ArgumentParser:

@@ -17,14 +17,15 @@ from sklearn.neighbors import NearestNeighbors
 from .graph import edges_to_adjacency, neighbour_mean
 
 # %% auto #0
-__all__ = ['CLUSTER_METHODS', 'CLUSTER_STARTS', 'fit_sample', 'whiten_means', 'merge_closest_components',
-           'check_clustering_arguments', 'resolved_cluster_method', 'find_domains', 'score_domains',
-           'spatial_coherence', 'smooth_embedding', 'refine_domains', 'match_labels', 'consensus_domains',
-           'latent_umap', 'plot_spatial_domains', 'plot_latent_umap']
+__all__ = ['CLUSTER_METHODS', 'CLUSTER_STARTS', 'DOMAINS_PER_SPARE', 'fit_sample', 'whiten_means', 'merge_closest_components',
+           'check_clustering_arguments', 'spare_component_counts', 'resolved_cluster_method', 'find_domains',
+           'score_domains', 'spatial_coherence', 'smooth_embedding', 'refine_domains', 'match_labels',
+           'consensus_domains', 'latent_umap', 'plot_spatial_domains', 'plot_latent_umap']
 
 # %% ../nbs/05_evaluation.ipynb #64e38ce2
 CLUSTER_METHODS = ("auto", "leiden", "kmeans", "gmm")
 CLUSTER_STARTS = 10   # k-means and mixture restarts, the best kept: fewer bad optima
+DOMAINS_PER_SPARE = 7  # `extra_components = auto`: one more spare per fit for every 7 domains (0-3 suited DLPFC's 7 layers)
 
 def _leiden(adata, resolution, seed, neighbors_key, key_added):
     "Leiden at one resolution into `.obs[key_added]`; returns the number of clusters."
@@ -74,7 +75,7 @@ def merge_closest_components(means: np.ndarray, n_keep: int, covariance: np.ndar
     return fcluster(linkage(white, method="average"), n_keep, criterion="maxclust") - 1
 
 def check_clustering_arguments(method: str = "auto", n_domains: int = 0, resolution: float = 1.0, max_fit_spots: int = 0,
-                               extra_components: int | tuple[int, ...] = 0, n_spots: int | None = None) -> None:
+                               extra_components: int | tuple[int, ...] | str = 0, n_spots: int | None = None) -> None:
     "Reject clustering settings that cannot work, naming the parameter; `n_spots`, when known, bounds `n_domains`."
     if method not in CLUSTER_METHODS: raise ValueError(f"cluster method must be one of {CLUSTER_METHODS}, got {method!r}")
     if n_domains < 0: raise ValueError(f"n_domains must be >= 0 (0 = Leiden picks), got {n_domains}")
@@ -82,9 +83,16 @@ def check_clustering_arguments(method: str = "auto", n_domains: int = 0, resolut
     if method in ("kmeans", "gmm") and n_domains < 1: raise ValueError(f"method={method!r} needs n_domains >= 1")
     if not resolution > 0: raise ValueError(f"resolution must be > 0, got {resolution}")
     if max_fit_spots < 0: raise ValueError(f"max_fit_spots must be >= 0 (0 = fit on all spots), got {max_fit_spots}")
+    if isinstance(extra_components, str) and extra_components == "auto": return   # counts from n_domains: spare_component_counts
     extras = np.atleast_1d(extra_components)   # several values: the pipeline clusters once with each and votes (chapter 06)
     if extras.size == 0 or extras.dtype.kind not in "iu" or (extras < 0).any():
-        raise ValueError(f"extra_components must be >= 0: one integer, or several (e.g. 0,1,2,3), got {extra_components!r}")
+        raise ValueError(f"extra_components must be 'auto' or >= 0: one integer, or several (e.g. 0,1,2,3), got {extra_components!r}")
+
+def spare_component_counts(n_domains: int, fits: int = 4) -> tuple[int, ...]:
+    "What `extra_components = auto` fits: `fits` spare-component counts 0, s, 2s, ..., s = one per 7 domains (at least 1): 0,1,2,3 for 7 domains, 0,3,6,9 for 20."
+    if fits < 1: raise ValueError(f"fits must be >= 1, got {fits}")
+    step = max(1, round(n_domains / DOMAINS_PER_SPARE))
+    return tuple(step * j for j in range(fits))
 
 def resolved_cluster_method(method: str, n_domains: int) -> str:
     "The clusterer `method` names: `auto` is a tied GMM when `n_domains` is given, else Leiden."
@@ -95,7 +103,9 @@ def find_domains(adata: ad.AnnData, use_rep: str = "X_spatial_vae", method: str 
                  extra_components: int = 0, key_added: str = "spatial_vae_domain") -> pd.Series:
     "Cluster `.obsm[use_rep]` into domains in `.obs[key_added]`: Leiden (at `resolution`, or searched for `n_domains`), k-means or tied GMM; `auto` = GMM given `n_domains`, else Leiden. GMM and k-means fit `extra_components` more components than `n_domains` and merge the closest ones. Above `max_fit_spots` spots the clusterer is fitted on a seeded sample and assigns the rest."
     check_clustering_arguments(method, n_domains, resolution, max_fit_spots, extra_components, n_spots=adata.n_obs)
-    if np.ndim(extra_components): raise ValueError(f"find_domains takes one extra_components value, got {extra_components!r}; the pipeline votes over several")
+    if isinstance(extra_components, str) or np.ndim(extra_components):
+        raise ValueError(f"find_domains takes one extra_components value, got {extra_components!r}; the pipeline votes over several "
+                         "('auto': spare_component_counts)")
     method = resolved_cluster_method(method, n_domains)
     if use_rep not in adata.obsm: raise KeyError(f".obsm[{use_rep!r}] not found: train the model first (chapter 04)")
     X = np.asarray(adata.obsm[use_rep])

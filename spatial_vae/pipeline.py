@@ -19,16 +19,16 @@ from threadpoolctl import threadpool_limits
 
 from .data import _parse_value, atomic_write, check_section, load_section, preprocess, read_settings
 from .evaluation import (check_clustering_arguments, consensus_domains, find_domains, latent_umap, plot_latent_umap,
-                                    plot_spatial_domains, refine_domains, resolved_cluster_method,
+                                    plot_spatial_domains, refine_domains, resolved_cluster_method, spare_component_counts,
                                     score_domains, smooth_embedding, spatial_coherence)
 from .graph import grid_layout, spatial_edges
 from .distributed import train_distributed
 from .training import TrainingResult, plot_loss_history, save_model, train_spatial_vae
 
 # %% auto #0
-__all__ = ['OUTPUT_FILES', 'peak_memory_mb', 'merged_settings', 'preprocessing_arguments', 'domains_from_settings',
-           'training_arguments', 'PipelineResult', 'run_pipeline', 'ensemble_size', 'train_from_settings',
-           'prepare_output_dir', 'write_outputs']
+__all__ = ['OUTPUT_FILES', 'peak_memory_mb', 'merged_settings', 'preprocessing_arguments', 'spare_counts_from_settings',
+           'domains_from_settings', 'training_arguments', 'PipelineResult', 'run_pipeline', 'ensemble_size',
+           'train_from_settings', 'prepare_output_dir', 'write_outputs']
 
 # %% ../nbs/06_pipeline.ipynb #3d411060
 def peak_memory_mb() -> float:
@@ -58,10 +58,12 @@ def preprocessing_arguments(settings: dict[str, dict]) -> dict:
     return {**{k: d[k] for k in ("min_counts", "min_genes", "min_cells", "target_sum", "n_top_genes", "n_pcs", "normalization")},
             "seed": settings["training"]["seed"]}
 
-def _extra_components(settings: dict[str, dict]) -> list[int]:
-    "The `extra_components` values to cluster with, each once: one or several numbers; just one where the clusterer is Leiden, which has no spare components."
+def spare_counts_from_settings(settings: dict[str, dict]) -> list[int]:
+    "The spare-component counts to cluster with, each once: `extra_components` (numbers, or `auto`: `spare_component_counts` of `n_domains`); just one where the clusterer is Leiden, which has no spare components."
     e = settings["evaluation"]
-    values = list(dict.fromkeys(int(n) for n in np.atleast_1d(e["extra_components"])))
+    auto = isinstance(e["extra_components"], str)   # merged_settings let only 'auto' through
+    counts = spare_component_counts(e["n_domains"]) if auto else np.atleast_1d(e["extra_components"])
+    values = list(dict.fromkeys(int(n) for n in counts))
     return values[:1] if resolved_cluster_method(e["cluster_method"], e["n_domains"]) == "leiden" else values
 
 def _cluster_embedding(adata, edges, settings, use_rep, key_added, seed) -> tuple[str, list[str]]:
@@ -69,7 +71,7 @@ def _cluster_embedding(adata, edges, settings, use_rep, key_added, seed) -> tupl
     e = settings["evaluation"]
     if e["smoothing_hops"]:
         smooth_embedding(adata, edges, use_rep, hops=e["smoothing_hops"], key_added=f"{use_rep}_smoothed"); use_rep = f"{use_rep}_smoothed"
-    extras = _extra_components(settings)
+    extras = spare_counts_from_settings(settings)
     keys = [key_added] + [f"{key_added}_extra{n}" for n in extras[1:]]
     for key, n in zip(keys, extras):
         find_domains(adata, use_rep=use_rep, method=e["cluster_method"], n_domains=e["n_domains"], resolution=e["resolution"],
@@ -92,7 +94,7 @@ def domains_from_settings(adata: ad.AnnData, edges: np.ndarray, settings: dict[s
             adata.obs.drop(columns=keys[1:], inplace=True)
             for key in keys[1:]: del adata.uns[key]                     # find_domains' notes on each member go too
             # the notes came from the labelling that led the vote: say what all of them were
-            adata.uns["spatial_vae_domain"].update(use_rep=rep, extra_components=_extra_components(settings))
+            adata.uns["spatial_vae_domain"].update(use_rep=rep, extra_components=spare_counts_from_settings(settings))
         if settings["evaluation"]["refine_hops"]: refine_domains(adata, edges, hops=settings["evaluation"]["refine_hops"])
     return rep
 

@@ -1,6 +1,7 @@
 "The main job on real Visium data from ../shared/data: Space Ranger 2.x folder, DLPFC .h5ad with labels, BRCA PCA."
 import json
 
+import anndata as ad
 import numpy as np
 import pytest
 
@@ -46,3 +47,6 @@ def test_brca_precomputed_pca_features(shared_data, tmp_path):
                  "--quiet"]) == 0
     metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
     assert metrics["n_domains"] == 20 and metrics["ari"] > 0.2, metrics
+    # extra_components = auto: 20 domains get 0, 3, 6 and 9 spare components (7 get 0-3), each clustered and voted over
+    domains = ad.read_h5ad(tmp_path / "out" / "spatial_vae.h5ad").uns["spatial_vae_domain"]
+    assert list(domains["extra_components"]) == [0, 3, 6, 9], domains
