@@ -131,8 +131,8 @@ class Section:
 
 STRATEGIES = {   # name: (description, labels of a 5-model group)
     "no_merge": ("k components per model, vote, refine", lambda S, g: S.refine(S.vote([S.merged(s, 0) for s in g]))),
-    "extra1": ("1 spare per model, merged, vote, refine (the previous default)", lambda S, g: S.refine(S.vote([S.merged(s, 1) for s in g]))),
-    "extra2": ("2 spare per model, merged, vote, refine (the default)", lambda S, g: S.refine(S.vote([S.merged(s, 2) for s in g]))),
+    "extra1": ("1 spare per model, merged, vote, refine (the default before)", lambda S, g: S.refine(S.vote([S.merged(s, 1) for s in g]))),
+    "extra2": ("2 spare per model, merged, vote, refine (the default then)", lambda S, g: S.refine(S.vote([S.merged(s, 2) for s in g]))),
     "extra3": ("3 spare per model, merged, vote, refine", lambda S, g: S.refine(S.vote([S.merged(s, 3) for s in g]))),
     "extra2_no_refinement": ("as extra2, scored before the refinement", lambda S, g: S.vote([S.merged(s, 2) for s in g])),
     "extra1_merge_after_vote": ("1 spare, vote first, merge the voted clusters", lambda S, g: S.refine(S.merged_after_vote(g, 1))),

@@ -33,9 +33,10 @@ from run import SECTIONS  # noqa: E402
 
 
 def counts(text: str, n_domains: int) -> tuple[int, ...]:
-    "A set of spare-component counts from the command line: `auto` or integers separated by commas."
-    from spatial_vae.evaluation import spare_component_counts
-    return spare_component_counts(n_domains) if text == "auto" else tuple(int(t) for t in text.split(","))
+    "A set of spare-component counts from the command line (`auto` or integers separated by commas), as the pipeline reads it."
+    from spatial_vae.cli import auto_or_ints
+    from spatial_vae.pipeline import merged_settings, spare_counts_from_settings
+    return tuple(spare_counts_from_settings(merged_settings({"extra_components": auto_or_ints(text), "n_domains": n_domains})))
 
 
 def main() -> None:

@@ -34,7 +34,7 @@ RUN_OPTIONS = {  # option: (type, help); defaults come from settings.ini
     "normalization": (str, "auto, pearson or log1p"), "smoothing_hops": (int, "embedding smoothing steps before clustering (0: off)"),
     "refine_hops": (int, "majority-vote label refinement radius in rings (0: off)"),
     "extra_components": (auto_or_ints, "mixture components fitted beyond n_domains, then merged back by average linkage (0: off); "
-                         "several, e.g. 0,1,2,3: each model is clustered with each and all vote; auto: 0,1,2,3 per 7 domains, "
+                         "several, e.g. 0,1,2,3: each model is clustered with each and all vote; auto: 0,1,2,3 for 7 domains, "
                          "0,3,6,9 for 20"),
 }
 

@@ -61,7 +61,8 @@ def preprocessing_arguments(settings: dict[str, dict]) -> dict:
 def spare_counts_from_settings(settings: dict[str, dict]) -> list[int]:
     "The spare-component counts to cluster with, each once: `extra_components` (numbers, or `auto`: `spare_component_counts` of `n_domains`); just one where the clusterer is Leiden, which has no spare components."
     e = settings["evaluation"]
-    auto = isinstance(e["extra_components"], str)   # merged_settings let only 'auto' through
+    check_clustering_arguments(extra_components=e["extra_components"])   # settings not from merged_settings: 'Auto' fails here
+    auto = isinstance(e["extra_components"], str)
     counts = spare_component_counts(e["n_domains"]) if auto else np.atleast_1d(e["extra_components"])
     values = list(dict.fromkeys(int(n) for n in counts))
     return values[:1] if resolved_cluster_method(e["cluster_method"], e["n_domains"]) == "leiden" else values

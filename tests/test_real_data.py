@@ -50,3 +50,4 @@ def test_brca_precomputed_pca_features(shared_data, tmp_path):
     # extra_components = auto: 20 domains get 0, 3, 6 and 9 spare components (7 get 0-3), each clustered and voted over
     domains = ad.read_h5ad(tmp_path / "out" / "spatial_vae.h5ad").uns["spatial_vae_domain"]
     assert list(domains["extra_components"]) == [0, 3, 6, 9], domains
+    assert len(domains["consensus_of"]) == 4, domains   # one model (--ensemble 1), four labellings in the vote
