@@ -179,8 +179,8 @@ whole run (reading, preprocessing, training, clustering) and peak MB the run's p
 coloured by each domain's best-matching layer; titles give the mean ARI over all runs. The peers' maps come from
 reruns of seed 0 (their label files were on an earlier machine): BANKSY's rerun scored as recorded, SpaGCN's 0.553
 and GraphST's 0.611 on 151673 against 0.497 and 0.484 recorded (neither is deterministic on this CPU), GraphST's
-0.575 on 151674 against 0.590 recorded; STAGATE was not rerun (about an hour per run on this machine now), so its
-panels say no label file."""
+0.575 on 151674 against 0.590 recorded, STAGATE's 0.564 and 0.439 on 151673 and 151674 against 0.533 and 0.438
+recorded (44-48 minutes per run on this machine now)."""
 
 
 def table() -> pd.DataFrame:
