@@ -53,7 +53,7 @@ def train_models(section: str, n_models: int, work: Path, overrides: dict | None
 
 
 class Section:
-    "One section's saved models, its graph and labels, and each model's mixture fits (cached)."
+    "One section's saved models, its graph and labels, and each model's mixture fits (fitted when first asked for, cached)."
     def __init__(self, section: str, n_domains: int, work: Path, n_models: int, smoothing_hops: int = 2, refine_hops: int = 2):
         import anndata as ad
         from spatial_vae.evaluation import smooth_embedding
@@ -68,10 +68,7 @@ class Section:
             a = ad.AnnData(obs=pd.DataFrame(index=[str(i) for i in range(self.n)]), obsm={"z": z})
             self.z[seed] = smooth_embedding(a, self.edges, "z", hops=smoothing_hops)
         self.cache = work / f"{section}_fits.pkl"
-        self.fits = pickle.loads(self.cache.read_bytes()) if self.cache.exists() else {}
-        for seed in self.seeds:
-            for extra in (0, 1, 2, 3): self.fitted(seed, extra)
-            print(f"{section}: model {seed} clustered", flush=True)
+        self.fits = pickle.loads(self.cache.read_bytes()) if self.cache.exists() else {}   # more are fitted as asked for
 
     def fitted(self, seed: int, extra: int) -> tuple:
         "Model `seed`'s tied GMM with `extra` spare components, as find_domains fits it: (labels, means, covariance); cached."

@@ -13,8 +13,6 @@ writes bench/results/explore_spares.json. This is how `extra_components = auto` 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 import itertools
 import json
 import random
@@ -64,8 +62,7 @@ def main() -> None:
         for section in a.sections:
             train_models(section, a.models, a.work)
             n_domains = pd.read_csv(a.work / f"{section}_labels.csv", index_col=0).iloc[:, 0].nunique()
-            with contextlib.redirect_stdout(io.StringIO()):   # Section reports each model's fits
-                S = Section(section, n_domains, a.work, a.models, e["smoothing_hops"], e["refine_hops"])
+            S = Section(section, n_domains, a.work, a.models, e["smoothing_hops"], e["refine_hops"])
             for text in a.sets:
                 extras = counts(text, n_domains)
                 ari = np.array([S.ari(S.voted(list(g), extras)) for g in groups])

@@ -13,8 +13,6 @@ bench/results/explore_training.json. This is how `learning_rate = 0.002` was cho
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 import itertools
 import json
 import sys
@@ -76,8 +74,7 @@ def main() -> None:
         for section in a.sections:
             train_models(section, a.models, work, PRESETS[preset])
             n_domains = pd.read_csv(work / f"{section}_labels.csv", index_col=0).iloc[:, 0].nunique()
-            with contextlib.redirect_stdout(io.StringIO()):   # Section reports each model's fits
-                S = Section(section, n_domains, work, a.models, e["smoothing_hops"], e["refine_hops"])
+            S = Section(section, n_domains, work, a.models, e["smoothing_hops"], e["refine_hops"])
             extras = spare_counts_from_settings(merged_settings(PRESETS[preset] | {"n_domains": n_domains}))   # several: all vote
             groups = [list(g) for g in itertools.combinations(range(a.models), 5)]
             votes = [S.ari(S.voted(g, extras)) for g in groups]

@@ -67,12 +67,11 @@ def spare_counts_from_settings(settings: dict[str, dict]) -> list[int]:
     values = list(dict.fromkeys(int(n) for n in counts))
     return values[:1] if resolved_cluster_method(e["cluster_method"], e["n_domains"]) == "leiden" else values
 
-def _cluster_embedding(adata, edges, settings, use_rep, key_added, seed) -> tuple[str, list[str]]:
-    "Smooth `.obsm[use_rep]` (`smoothing_hops`) and cluster it once per `extra_components` value, into `.obs[key_added]` and `key_added_extra<n>`; returns the clustered key and the labellings' keys."
+def _cluster_embedding(adata, edges, settings, extras, use_rep, key_added, seed) -> tuple[str, list[str]]:
+    "Smooth `.obsm[use_rep]` (`smoothing_hops`) and cluster it once per spare-component count in `extras`, into `.obs[key_added]` and `key_added_extra<n>`; returns the clustered key and the labellings' keys."
     e = settings["evaluation"]
     if e["smoothing_hops"]:
         smooth_embedding(adata, edges, use_rep, hops=e["smoothing_hops"], key_added=f"{use_rep}_smoothed"); use_rep = f"{use_rep}_smoothed"
-    extras = spare_counts_from_settings(settings)
     keys = [key_added] + [f"{key_added}_extra{n}" for n in extras[1:]]
     for key, n in zip(keys, extras):
         find_domains(adata, use_rep=use_rep, method=e["cluster_method"], n_domains=e["n_domains"], resolution=e["resolution"],
@@ -83,11 +82,12 @@ def domains_from_settings(adata: ad.AnnData, edges: np.ndarray, settings: dict[s
     "Smooth the embedding (`smoothing_hops`), find domains, vote over the ensemble's models if trained, refine (`refine_hops`); returns the clustered `.obsm` key."
     seed, threads = settings["training"]["seed"], settings["training"]["num_threads"]
     # BLAS threads (num_threads, as for training): the mixture fits are small, and beside another busy core two threads ran them ~10x slower
+    extras = spare_counts_from_settings(settings)   # the same counts for every model
     with threadpool_limits(threads if threads >= 1 else None):
-        rep, keys = _cluster_embedding(adata, edges, settings, "X_spatial_vae", "spatial_vae_domain", seed)
+        rep, keys = _cluster_embedding(adata, edges, settings, extras, "X_spatial_vae", "spatial_vae_domain", seed)
         members = adata.uns.get("spatial_vae_ensemble", {}).get("members", [])
         for i, member in enumerate(members, 1):   # each extra model clustered on its own
-            used, member_keys = _cluster_embedding(adata, edges, settings, member, f"spatial_vae_domain_member{i}", seed + i)
+            used, member_keys = _cluster_embedding(adata, edges, settings, extras, member, f"spatial_vae_domain_member{i}", seed + i)
             keys += member_keys
             if used != member: del adata.obsm[used]                     # members' smoothed copies: only the vote needs them
         if len(keys) > 1:   # the vote over models and spare-component counts (chapter 05)
@@ -95,7 +95,7 @@ def domains_from_settings(adata: ad.AnnData, edges: np.ndarray, settings: dict[s
             adata.obs.drop(columns=keys[1:], inplace=True)
             for key in keys[1:]: del adata.uns[key]                     # find_domains' notes on each member go too
             # the notes came from the labelling that led the vote: say what all of them were
-            adata.uns["spatial_vae_domain"].update(use_rep=rep, extra_components=spare_counts_from_settings(settings))
+            adata.uns["spatial_vae_domain"].update(use_rep=rep, extra_components=extras)
         if settings["evaluation"]["refine_hops"]: refine_domains(adata, edges, hops=settings["evaluation"]["refine_hops"])
     return rep
 
