@@ -29,7 +29,12 @@ SECTIONS = {  # name: (file under the shared data folder, label column, features
     "DLPFC_151673": ("DLPFC_151673/DLPFC_151673.h5ad", "layer_guess_reordered", None),
     "DLPFC_151674": ("DLPFC_151674/DLPFC_151674.h5ad", "layer_guess_reordered", None),
     "BRCA_V1_Block_A_Section_1": ("BRCA_V1_Block_A_Section_1_annot/BRCA_V1_Block_A_Section_1_annot.h5ad", "fine_annot_type", "X_pca_ccst"),
+    # added 2026-11-30 (issue 22): an imaging section (single cells, 166 genes, kNN graph) and four DLPFC sections of
+    # another donor given only as a 200-d PCA; no default before that date was chosen on them
+    "STARmap_mPFC_BZ5": ("STARmap_mPFC_BZ5/starmap_mpfc_20180417_BZ5_control.h5ad", "layer", None),
+    **{f"DLPFC_{s}_pca": (f"DLPFC_pca200/DLPFC_{s}_pca200.h5ad", "layer_guess_reordered", "X_pca") for s in (151507, 151508, 151509, 151510)},
 }
+TUNED_ON = ("DLPFC_151673", "DLPFC_151674", "BRCA_V1_Block_A_Section_1")   # the sections every choice before 2026-11-30 was made on
 LR1E3 = {"learning_rate": 0.001}   # the default before Adam at 0.002: presets measured at it pin it, so a rerun reproduces them
 EXTRA2 = {"extra_components": 2}    # the default before the vote over spare-component counts: presets measured with it pin it
 # named presets: keyword overrides of settings.ini for the pipeline's preprocessing, training and clustering
@@ -62,6 +67,14 @@ METHODS = {
     "spatial_vae_extra1_ensemble10": {"ensemble": 10, "extra_components": 1} | LR1E3,
 }
 
+
+# lean candidates (issue 22): fewer models and optimiser steps; the clustering is the default's
+LEAN = {
+    "lean_1x300": {"ensemble": 1},
+    "lean_1x150_lr4e3": {"ensemble": 1, "epochs": 150, "learning_rate": 0.004},
+    "lean_2x150_lr4e3": {"ensemble": 2, "epochs": 150, "learning_rate": 0.004},
+}
+METHODS.update(LEAN)
 
 ONLY_ON = {  # presets that differ from the default on some sections only: elsewhere their runs are the default's
     "spatial_vae_x0123": ("BRCA_V1_Block_A_Section_1",),   # DLPFC's 7 domains: auto gives the same counts, 0-3
@@ -119,8 +132,8 @@ def run_one(method: str, section: str, seed: int) -> list[dict]:
     return rows + [record(method)]
 
 
-def run_missing(methods, sections, seeds) -> None:
-    "Each missing run in its own process (so its wall time and peak memory are its own); results appended as they come."
+def run_missing(methods, sections, seeds, in_process: bool = False) -> None:
+    "Each missing run in its own process (so its wall time and peak memory are its own), or all in this one (`in_process`: quicker, wall without imports); results appended as they come."
     import subprocess
     have = done_runs()
     OURS.parent.mkdir(parents=True, exist_ok=True)
@@ -128,7 +141,7 @@ def run_missing(methods, sections, seeds) -> None:
         for method in methods:
             for seed in seeds:
                 if (method, section, seed) in have or section not in ONLY_ON.get(method, (section,)): continue
-                if method.startswith("pca_"):   # seconds each: in this process, where imports are paid once
+                if method.startswith("pca_") or in_process:   # seconds each: in this process, where imports are paid once
                     rows = [{**r, "notes": "in-process run: peak_mem_mb is the peak of the process running all floor runs"}
                             for r in run_one(method, section, seed)]
                 else:
@@ -249,6 +262,7 @@ if __name__ == "__main__":
     p.add_argument("--sections", nargs="*", default=list(SECTIONS))
     p.add_argument("--seeds", nargs="+", default=["0-9"], help="e.g. 0-9 or 0,1,2 (ranges split a section over processes)")
     p.add_argument("--table", action="store_true"); p.add_argument("--figure", action="store_true")
+    p.add_argument("--in-process", action="store_true", help="run everything in this process (wall times then leave out imports)")
     p.add_argument("--one", nargs=3, help=argparse.SUPPRESS)            # child process: METHOD SECTION SEED
     a = p.parse_args()
     if a.one:
@@ -259,4 +273,4 @@ if __name__ == "__main__":
     else:
         sys.path.insert(0, str(HERE / "peers"))
         from run_all import parse_seeds                                  # the peers' driver reads seeds the same way
-        run_missing(a.methods, a.sections, parse_seeds(a.seeds))
+        run_missing(a.methods, a.sections, parse_seeds(a.seeds), a.in_process)

@@ -8,19 +8,63 @@ from __future__ import annotations
 import torch
 
 # %% auto #0
-__all__ = ['seed_loss']
+__all__ = ['EdgeLaplacian', 'seed_loss']
 
 # %% ../nbs/03_loss.ipynb #6e41b4c4
-def seed_loss(x: torch.Tensor, x_hat: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, z: torch.Tensor,
-              edges: torch.Tensor, beta: float = 1e-3, lambda_spatial: float = 1.0) -> dict[str, torch.Tensor]:
+class _LaplacianForm(torch.autograd.Function):
+    "sum_u z_u . (L z)_u and its gradient 2 L z, with L symmetric: one sparse product forward, none backward."
+    @staticmethod
+    def forward(ctx, z, sym, degree):
+        lz = degree * z - sym @ z
+        ctx.save_for_backward(lz)
+        return (z * lz).sum()
+    @staticmethod
+    def backward(ctx, grad):
+        (lz,) = ctx.saved_tensors
+        return 2 * grad * lz, None, None
+
+class EdgeLaplacian:
+    "The edges of a graph, ready for the spatial term: its sum over edges as the graph Laplacian's quadratic form."
+    def __init__(self,
+                 edges: torch.Tensor, # (2, |E|) spot indices, as `seed_loss` takes them; any direction, repeats count
+                 n_spots: int):       # number of spots (rows of z)
+        edges = torch.as_tensor(edges, dtype=torch.long)
+        if edges.ndim != 2 or edges.shape[0] != 2: raise ValueError(f"edges must have shape (2, |E|), got {tuple(edges.shape)}")
+        self.n_edges, self.n_spots = int(edges.shape[1]), int(n_spots)
+        both = torch.cat([edges, edges.flip(0)], 1)            # A + A^T: symmetric whatever the edge list
+        sym = torch.sparse_coo_tensor(both, torch.ones(both.shape[1]), (n_spots, n_spots)).coalesce()
+        self.sym = sym.to_sparse_csr()
+        self.degree = torch.bincount(both[0], minlength=n_spots).float()[:, None]
+    def to(self, device):
+        "This operator on `device`."
+        self.sym, self.degree = self.sym.to(device), self.degree.to(device)
+        return self
+    def numel(self) -> int: return self.n_edges
+    def mean_squared_distance(self, z: torch.Tensor) -> torch.Tensor:
+        "1/|E| sum over edges of ||z_u - z_v||^2, as z^T L z / |E| (each edge counted once per direction it was given in)."
+        # sum_(u,v) ||z_u - z_v||^2 = sum_u deg_u ||z_u||^2 - sum_u z_u . ((A + A^T) z)_u = z^T L z with L = D - (A + A^T)
+        if z.shape[0] != self.n_spots: raise ValueError(f"z has {z.shape[0]} rows, the graph {self.n_spots} spots")
+        return _LaplacianForm.apply(z, self.sym, self.degree) / self.n_edges
+
+def seed_loss(x: torch.Tensor,        # spot features (spots x features)
+              x_hat: torch.Tensor,    # their reconstruction
+              mu: torch.Tensor,       # latent means (spots x latent)
+              logvar: torch.Tensor,   # latent log-variances
+              z: torch.Tensor,        # latent samples
+              edges: torch.Tensor | EdgeLaplacian, # (2, |E|) spot indices, or an `EdgeLaplacian` of them (the same value, faster)
+              beta: float = 1e-3,     # weight of the KL term
+              lambda_spatial: float = 1.0, # weight of the spatial term
+             ) -> dict[str, torch.Tensor]:
     "The method's loss: a dict of `reconstruction`, `kl`, `spatial` (unweighted) and their weighted `total`."
     if beta < 0: raise ValueError(f"beta must be >= 0, got {beta}")
     if lambda_spatial < 0: raise ValueError(f"lambda_spatial must be >= 0, got {lambda_spatial}")
     reconstruction = ((x - x_hat) ** 2).sum(dim=1).mean()
     kl = (0.5 * (mu ** 2 + logvar.exp() - 1 - logvar)).sum(dim=1).mean()
-    if edges.numel():
-        spatial = ((z[edges[0]] - z[edges[1]]) ** 2).sum(dim=1).mean()
-    else:                                   # a minibatch can hold no edge; the term is then absent, not NaN
+    if not edges.numel():                   # a minibatch can hold no edge; the term is then absent, not NaN
         spatial = z.new_zeros(())
+    elif isinstance(edges, EdgeLaplacian):
+        spatial = edges.mean_squared_distance(z)
+    else:
+        spatial = ((z[edges[0]] - z[edges[1]]) ** 2).sum(dim=1).mean()
     total = reconstruction + beta * kl + lambda_spatial * spatial
     return {"total": total, "reconstruction": reconstruction, "kl": kl, "spatial": spatial}

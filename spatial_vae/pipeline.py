@@ -119,6 +119,13 @@ def run_pipeline(data=None, dataset: str | None = None, *, features_key: str | N
                  progress: bool = True, settings_path=None, **overrides) -> PipelineResult:
     "Load a section and run preprocess → graph → train → domains → UMAP → scores; settings.ini supplies the defaults."
     s = merged_settings(overrides, settings_path)
+    threads = s["training"]["num_threads"]
+    # every step's BLAS/OpenMP threads pinned (PCA and mixtures sum in thread-dependent order): a seed repeats exactly
+    with threadpool_limits(threads if threads >= 1 else None):
+        return _pipeline_steps(data, dataset, s, features_key, label_key, progress)
+
+def _pipeline_steps(data, dataset, s, features_key, label_key, progress) -> PipelineResult:
+    "run_pipeline's steps on merged settings `s`."
     d, g, t, e = (s[k] for k in ("data", "graph", "training", "evaluation"))
     timings, peaks, clock = {}, {}, time.perf_counter()
     def lap(step):

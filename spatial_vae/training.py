@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 
 from .data import atomic_write
 from .graph import edges_to_adjacency, neighbour_mean
-from .loss import seed_loss
+from .loss import EdgeLaplacian, seed_loss
 from .model import SpatialVAE
 
 # %% auto #0
@@ -191,7 +191,7 @@ def train_spatial_vae(adata: ad.AnnData, edges: np.ndarray, *, features_key: str
     x_all = torch.as_tensor(features, device=dev)
     c_all = None if context is None else torch.as_tensor(context, device=dev)
     adj = edges_to_adjacency(edges, adata.n_obs)
-    edges_all = torch.as_tensor(edges, dtype=torch.long, device=dev)
+    edges_all = EdgeLaplacian(edges, adata.n_obs).to(dev)   # full batch: the spatial term as one sparse product (chapter 03)
 
     def save_checkpoint(epoch):
         if checkpoint:
