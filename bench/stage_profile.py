@@ -6,8 +6,11 @@ profiles any version of the package: each call is one row (read, preprocess, gra
 embedding, each clustering, vote, refinement, UMAP, each plot, each file written). Rows are appended to
 bench/results/profile.jsonl under a --label; `--table` writes bench/profile.md with one column per label.
 
-    uv run python bench/profile.py --label after            # both sections, one process each
-    uv run python bench/profile.py --table
+    uv run python bench/stage_profile.py --label after            # both sections, one process each
+    uv run python bench/stage_profile.py --table
+
+(Not named bench/profile.py: a file of that name in bench/ stands in for the standard library's `profile`, which
+torch imports through cProfile, and breaks every script run from bench/.)
 """
 from __future__ import annotations
 
@@ -23,8 +26,6 @@ import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-# this file's name is the standard library's `profile` (torch imports cProfile, which imports it): keep bench/ off the path
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
 RESULTS = HERE / "results" / "profile.jsonl"
 SECTIONS = {"DLPFC_151673": ("DLPFC_151673/DLPFC_151673.h5ad", "layer_guess_reordered", 7), "built-in": (None, "domain", 0)}
 # (module, function, stage name): the pipeline's steps; names missing from a version are skipped
@@ -90,7 +91,7 @@ def table() -> str:
     import pandas as pd
     df = pd.DataFrame([json.loads(l) for l in RESULTS.read_text().splitlines() if l.strip()])
     parts = ["# Where a default run's seconds go\n",
-             "Made by `bench/profile.py`: `spatial-vae run`'s code path in a fresh process per section, one thread, on this "
+             "Made by `bench/stage_profile.py`: `spatial-vae run`'s code path in a fresh process per section, one thread, on this "
              "2-core machine; every call the pipeline makes is timed (calls of one stage summed, their count in brackets). "
              "Indented stages run inside the one above them. Absolute seconds vary from run to run here; compare columns.\n"]
     for section, d in df.groupby("section", sort=False):
