@@ -5,6 +5,8 @@
 # %% ../nbs/05_evaluation.ipynb #0d741573
 from __future__ import annotations
 
+import warnings
+
 import anndata as ad
 import numpy as np
 import pandas as pd
@@ -223,7 +225,7 @@ def consensus_domains(adata: ad.AnnData, domain_keys: list[str], key_added: str 
 
 # %% ../nbs/05_evaluation.ipynb #5f39332c
 def latent_umap(adata: ad.AnnData, use_rep: str = "X_spatial_vae", n_neighbors: int = 15, min_dist: float = 0.3,
-                seed: int = 0, max_spots: int = 50_000, key_added: str | None = None) -> np.ndarray:
+                seed: int = 0, max_spots: int = 50_000, key_added: str | None = None, n_epochs: int | None = None) -> np.ndarray:
     "UMAP of `.obsm[use_rep]` into `.obsm[key_added]` (default `use_rep + '_umap'`), seeded; above `max_spots` spots only a seeded sample is embedded (the rest are NaN)."
     import umap
     if use_rep not in adata.obsm: raise KeyError(f".obsm[{use_rep!r}] not found")
@@ -235,9 +237,12 @@ def latent_umap(adata: ad.AnnData, use_rep: str = "X_spatial_vae", n_neighbors: 
     k = min(n_neighbors, len(fit) - 1)
     # exact neighbours from sklearn: below 4,096 points umap's own search calls a Python metric per pair (about a minute)
     dist, idx = NearestNeighbors(n_neighbors=k).fit(fit).kneighbors(fit)
-    reducer = umap.UMAP(n_neighbors=k, min_dist=min_dist, random_state=seed, precomputed_knn=(idx, dist))
+    # n_epochs None: umap's own choice (500 below 10,000 points, 200 above); one job, as a seed needs anyway
+    reducer = umap.UMAP(n_neighbors=k, min_dist=min_dist, random_state=seed, precomputed_knn=(idx, dist), n_epochs=n_epochs, n_jobs=1)
     coords = np.full((adata.n_obs, 2), np.nan, dtype=np.float32)
-    coords[rows] = reducer.fit_transform(fit)
+    with warnings.catch_warnings():   # 'not an NNDescent object': only umap's transform() of new points needs one, never used here
+        warnings.filterwarnings("ignore", message=".*NNDescent.*")
+        coords[rows] = reducer.fit_transform(fit)
     adata.obsm[key_added or f"{use_rep}_umap"] = coords
     return coords
 

@@ -152,7 +152,7 @@ def _pipeline_steps(data, dataset, s, features_key, label_key, progress) -> Pipe
     lap("train")
     rep = domains_from_settings(adata, edges, s)
     lap("domains")
-    latent_umap(adata, use_rep=rep, n_neighbors=e["umap_neighbors"], min_dist=e["umap_min_dist"], seed=t["seed"],
+    latent_umap(adata, use_rep=rep, n_neighbors=e["umap_neighbors"], min_dist=e["umap_min_dist"], n_epochs=e["umap_epochs"], seed=t["seed"],
                 max_spots=e["umap_max_spots"], key_added="X_spatial_vae_umap")
     lap("umap")
     label_key = label_key or adata.uns.get("ground_truth_key")

@@ -54,6 +54,10 @@ SECTIONS = {
     "BRCA_V1_Block_A_Section_1": (
         "BRCA_V1_Block_A_Section_1_annot/BRCA_V1_Block_A_Section_1_annot.h5ad",
         "fine_annot_type", 20, False),
+    # development data added 2026-11-30: an imaging section (single cells, 166 genes) and four PCA-only DLPFC sections
+    "STARmap_mPFC_BZ5": ("STARmap_mPFC_BZ5/starmap_mpfc_20180417_BZ5_control.h5ad", "layer", 4, True),
+    **{f"DLPFC_{s}_pca": (f"DLPFC_pca200/DLPFC_{s}_pca200.h5ad", "layer_guess_reordered", 7, False)
+       for s in (151507, 151508, 151509, 151510)},
 }
 
 # synthetic Visium HD-like sections written by bench/scaling.py (labels in .obs['domain'], 7 domains)

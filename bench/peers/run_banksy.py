@@ -85,7 +85,8 @@ def body(args, rec):
         ad_log = adata.copy()
         sc.pp.normalize_total(ad_log)
         sc.pp.log1p(ad_log)
-        sc.pp.highly_variable_genes(ad_log, flavor="seurat", n_top_genes=N_HVG)
+        n_hvg = min(N_HVG, adata.n_vars)   # an imaging panel (166 genes on STARmap) keeps every gene
+        sc.pp.highly_variable_genes(ad_log, flavor="seurat", n_top_genes=n_hvg)
         hvg = ad_log.var_names[ad_log.var["highly_variable"].to_numpy()]
         sc.pp.normalize_total(ad2)  # Banksy tutorial: filter_utils.normalize_total (no log)
         ad2 = ad2[:, hvg].copy()
@@ -93,11 +94,12 @@ def body(args, rec):
                      "on a log1p copy (tutorial's R-derived HVG list unavailable)")
     else:
         import anndata as ad
-        X = np.asarray(adata.obsm["X_pca_ccst"], dtype=np.float64)
+        key = "X_pca_ccst" if "X_pca_ccst" in adata.obsm else "X_pca"   # the breast-cancer section / the PCA-only DLPFC ones
+        X = np.asarray(adata.obsm[key], dtype=np.float64)
         ad2 = ad.AnnData(X=X, obs=adata.obs.copy())
         ad2.var_names = [f"PC{i+1}" for i in range(X.shape[1])]
         ad2.obsm["spatial"] = adata.obsm["spatial"]
-        notes.append(pc.BRCA_NOTE + " (no normalisation / HVG selection)")
+        notes.append(f"no counts: the 200-d PCA obsm[{key!r}] used as the expression matrix (no normalisation / HVG selection)")
 
     from banksy.initialize_banksy import initialize_banksy
     from banksy.embed_banksy import generate_banksy_matrix
