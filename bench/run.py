@@ -157,7 +157,8 @@ def run_missing(methods, sections, seeds, in_process: bool = False) -> None:
 
 def load_all() -> pd.DataFrame:
     rows = []
-    for path in (OURS, RESULTS / "peers.jsonl"):
+    # spatial_vae_v3: the default's runs before the Laplacian spatial term and randomized PCA (2026-11-30), for comparison
+    for path in (OURS, RESULTS / "spatial_vae_v3.jsonl", RESULTS / "peers.jsonl"):
         if path.exists(): rows += [json.loads(l) for l in path.read_text().splitlines() if l.strip()]
     df = pd.DataFrame(rows)
     return df[df["status"] == "ok"]
