@@ -97,6 +97,7 @@ def run_command(args: argparse.Namespace) -> dict:
     m = result.metrics
     print(f"{m['n_spots']} spots, {m['n_domains']} domains, spatial coherence {m['spatial_coherence']:.3f}"
           + (f", ARI {m['ari']:.3f}, NMI {m['nmi']:.3f} against {m['label_key']}" if "ari" in m else ""))
+    for note in m.get("notes", []): print(f"note: {note}")
     for name, path in written.items(): print(f"  {name:24s} {path}")
     return m
 

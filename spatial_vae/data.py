@@ -386,8 +386,13 @@ def preprocess(adata: ad.AnnData, *, min_counts: int = 1, min_genes: int = 1, mi
         raise ValueError(f"after QC (min_counts={min_counts}, min_genes={min_genes}, min_cells={min_cells}) "
                          f"{adata.n_obs} spots x {adata.n_vars} genes remain: lower the thresholds")
     if normalization == "auto": normalization = "pearson" if adata.n_obs <= PEARSON_MAX_SPOTS else "log1p"
+    # an imaging panel (tens to hundreds of genes) or a small section: ask for more than the data hold, get what they hold
+    notes = []
+    if n_top_genes > adata.n_vars: notes.append(f"n_top_genes={n_top_genes} but {adata.n_vars} genes pass QC: all of them used")
+    n_pcs_max = min(adata.n_obs, min(n_top_genes, adata.n_vars)) - 1
+    if n_pcs > n_pcs_max: notes.append(f"n_pcs={n_pcs} but the data allow {n_pcs_max}: {n_pcs_max} components used")
     adata.uns["spatial_vae_qc"] = {"spots_before": n_before, "spots_after": adata.n_obs, "genes_after": adata.n_vars,
-                                   "normalization": normalization}
+                                   "normalization": normalization, "notes": notes}
     adata.layers["counts"] = adata.X.copy()
     if normalization == "pearson": _pearson_pca(adata, n_top_genes, n_pcs, seed)
     sc.pp.normalize_total(adata, target_sum=target_sum)     # .X: log-normalised values for plots and markers, either way

@@ -158,6 +158,7 @@ def _pipeline_steps(data, dataset, s, features_key, label_key, progress) -> Pipe
     label_key = label_key or adata.uns.get("ground_truth_key")
     metrics = {"n_spots": adata.n_obs, "n_genes": adata.n_vars, "features_key": features_key, "graph": method,
                "normalization": adata.uns.get("spatial_vae_qc", {}).get("normalization"), "clustered": rep,
+               "notes": list(adata.uns.get("spatial_vae_qc", {}).get("notes", [])),   # settings the data could not meet, and what was used
                "refined": bool(e["refine_hops"]), "ensemble": len(adata.uns["spatial_vae_ensemble"]["members"]) + 1,
                "agreement": adata.uns["spatial_vae_domain"].get("agreement"),
                "n_edges": int(edges.shape[1]), "n_domains": int(adata.obs["spatial_vae_domain"].nunique()),
