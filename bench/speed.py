@@ -44,7 +44,7 @@ def ours(section: str, data: Path) -> dict:
     file, label_key, k = SECTIONS[section]
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "run"
-        wall, proc = timed([sys.executable, "-m", "spatial_vae.cli", "run", "--data", str(data / file), "--n-domains", str(k),
+        wall, proc = timed([str(Path(sys.executable).parent / "spatial-vae"), "run", "--data", str(data / file), "--n-domains", str(k),
                             "--label-key", label_key, "--out", str(out), "--quiet"])
         if proc.returncode: raise RuntimeError(f"spatial-vae run failed on {section}:\n{proc.stderr[-3000:]}")
         metrics = json.loads((out / "metrics.json").read_text())

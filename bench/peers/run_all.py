@@ -44,6 +44,8 @@ METHODS = {
     "banksy_lam0.8": ("banksy", "run_banksy.py", 1800, ["--lambda", "0.8", "--method-name", "banksy_lam0.8"]),
 }
 SECTIONS = ["DLPFC_151673", "DLPFC_151674", "BRCA_V1_Block_A_Section_1"]
+# development data added 2026-11-30 (run when named with --sections)
+MORE_SECTIONS = ["STARmap_mPFC_BZ5"] + [f"DLPFC_{s}_pca" for s in (151507, 151508, 151509, 151510)]
 ONE_CORE = {k: "1" for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
                              "NUMEXPR_NUM_THREADS", "VECLIB_MAXIMUM_THREADS", "NUMBA_NUM_THREADS")}
 
@@ -135,7 +137,7 @@ def run_one(method, section, seed, out: Path, timeout: int | None, dry: bool) ->
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--methods", nargs="+", default=["banksy", "spagcn"], choices=sorted(METHODS))
-    ap.add_argument("--sections", nargs="+", default=SECTIONS, choices=SECTIONS)
+    ap.add_argument("--sections", nargs="+", default=SECTIONS, choices=SECTIONS + MORE_SECTIONS)
     ap.add_argument("--seeds", nargs="+", default=["0-9"], help="e.g. 0-9 or 0,1,2")
     ap.add_argument("--out", default=str(DEFAULT_OUT))
     ap.add_argument("--timeout", type=int, default=None, help="per-run timeout (s)")
