@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from spatial_vae import model as model_module
+from spatial_vae.model import SpatialVAE
 
 RESULTS = Path(__file__).resolve().parent / "results" / "step_time.jsonl"
 CONFIGS = {   # name: (hidden_dims, latent_dim, activation)
@@ -32,9 +32,10 @@ CONFIGS = {   # name: (hidden_dims, latent_dim, activation)
 def step_ms(hidden, latent, activation, n_spots=3600, n_pcs=50, steps=30) -> float:
     "Median milliseconds of one Adam step on the reconstruction loss (the spatial and KL terms cost under 1 ms)."
     torch.manual_seed(0)
-    before, model_module.nn.ELU = model_module.nn.ELU, activation   # mlp() builds its activation from nn.ELU
-    try: model = model_module.SpatialVAE(n_pcs, latent, hidden, n_context=n_pcs)
-    finally: model_module.nn.ELU = before
+    model = SpatialVAE(n_pcs, latent, hidden, n_context=n_pcs)
+    for parent in list(model.modules()):   # mlp() puts nn.ELU between layers: swap in the activation under test
+        for name, child in parent.named_children():
+            if isinstance(child, nn.ELU): setattr(parent, name, activation())
     x, c = torch.randn(n_spots, n_pcs), torch.randn(n_spots, n_pcs)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     times = []
