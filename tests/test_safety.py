@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 import spatial_vae.data as data
 from spatial_vae.data import download_visium, preprocess, read_spaceranger, synthetic_visium
@@ -99,17 +100,23 @@ def small():
     return adata, spatial_edges(adata)
 
 
-def test_ctrl_c_leaves_a_checkpoint_that_resumes(small, tmp_path):
+def test_ctrl_c_leaves_a_checkpoint_that_resumes(small, tmp_path, monkeypatch):
     adata, edges = small
     full = adata.copy()
     train_spatial_vae(full, edges, epochs=400, progress=False)
     ckpt = tmp_path / "ckpt.pt"
-    timer = threading.Timer(1.0, lambda: os.kill(os.getpid(), signal.SIGINT))   # Ctrl-C during training
-    timer.start()
+    # Ctrl-C after the 100th optimiser step: a timer raced the training, which now ends in under its second
+    steps, adam_step = [], torch.optim.Adam.step
+    def step_then_ctrl_c(self, *args, **kwargs):
+        out = adam_step(self, *args, **kwargs); steps.append(1)
+        if len(steps) == 100: os.kill(os.getpid(), signal.SIGINT)
+        return out
+    monkeypatch.setattr(torch.optim.Adam, "step", step_then_ctrl_c)
     part = adata.copy()
     with pytest.raises(KeyboardInterrupt, match="checkpoint saved to"):
         train_spatial_vae(part, edges, epochs=400, progress=False, checkpoint=ckpt)
-    timer.cancel()
+    monkeypatch.undo()
+    assert len(steps) < 400                                              # it stopped part-way
     assert ckpt.is_file() and not list(tmp_path.glob(".*"))             # no temporary file left
     train_spatial_vae(part, edges, epochs=400, progress=False, checkpoint=ckpt, resume=True)
     assert np.allclose(part.obsm["X_spatial_vae"], full.obsm["X_spatial_vae"], atol=1e-5)
