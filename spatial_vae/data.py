@@ -300,9 +300,10 @@ def download_visium(name: str = "Visium_Human_Breast_Cancer", cache_dir: str | P
                     progress: bool = True) -> Path:
     "Download (or find in the cache) a 10x Visium dataset; returns a folder `read_spaceranger` reads."
     import pooch
+    files = dataset_files(name)           # an unknown name (or '../x') is refused before any folder is made
     cache_dir = Path(cache_dir or read_settings()["data"]["cache_dir"]).expanduser() / name
     cache_dir.mkdir(parents=True, exist_ok=True)
-    for fname, url, size, md5 in dataset_files(name):
+    for fname, url, size, md5 in files:
         try:
             path = pooch.retrieve(url, known_hash=f"md5:{md5}", fname=fname, path=cache_dir, progressbar=progress)
         except ValueError as e:            # pooch deletes a file whose checksum does not match

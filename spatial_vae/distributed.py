@@ -54,7 +54,7 @@ def _worker(job_dir: str) -> dict:
     from torch.nn.parallel import DistributedDataParallel
     from tqdm.auto import tqdm
     job_dir = Path(job_dir)
-    job = torch.load(job_dir / "job.pt", weights_only=False)
+    job = torch.load(job_dir / "job.pt", weights_only=True)
     p = job["params"]
     features = np.load(job_dir / "features.npy", mmap_mode="r")        # mapped, not copied, in every worker
     context = np.load(job_dir / "context.npy", mmap_mode="r") if p["neighbour_context"] else None

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import shutil
@@ -18,7 +19,8 @@ from tqdm.auto import tqdm
 from .data import atomic_write, project_root
 
 # %% auto #0
-__all__ = ['report_template', 'report_name', 'ReportRun', 'run_report', 'run_reports']
+__all__ = ['report_template', 'report_parameters', 'check_report_parameters', 'report_name', 'ReportRun', 'run_report',
+           'run_reports']
 
 # %% ../nbs/08_report.ipynb #39413863
 def report_template() -> Path:
@@ -27,12 +29,32 @@ def report_template() -> Path:
     if not path.is_file(): raise FileNotFoundError(f"report template not found: {path}")
     return path
 
+def report_parameters() -> set[str]:
+    "The names the report template's `parameters` cell declares: the only keys a report run may set (besides `name`)."
+    import papermill as pm
+    return set(pm.inspect_notebook(str(report_template())))
+
+def check_report_parameters(params: dict,            # one report's parameters, e.g. a `--batch` entry
+                            declared: set[str],      # names the template declares (`report_parameters()`)
+                            where: str = "report"):  # how messages name this entry, e.g. "b.json entry 2"
+    "Refuse keys the template does not declare and values that are not JSON scalars or lists of them: papermill writes both into code."
+    if not isinstance(params, dict): raise ValueError(f"{where}: expected an object of parameters, got {type(params).__name__}")
+    unknown = sorted(str(k) for k in params if k not in declared | {"name"} or k == "out_dir")
+    if unknown:
+        raise ValueError(f"{where}: unknown report parameter(s) {unknown}; the template takes {sorted(declared - {'out_dir'})} and 'name'")
+    scalar = lambda v: v is None or isinstance(v, (bool, int, str, os.PathLike)) or (isinstance(v, float) and math.isfinite(v))
+    for k, v in params.items():
+        if not (scalar(v) or (isinstance(v, list) and all(map(scalar, v)))):
+            raise ValueError(f"{where}: parameter {k!r} must be a number, string, true/false, null or a list of those, got {v!r}")
+
 def report_name(params: dict) -> str:
-    "A folder name for a run: its `name`, else the data's file or folder name, else 'synthetic'."
+    "A folder name for a run: its `name`, else the data's file or folder name, else 'synthetic'; always one folder inside `out`."
     if params.get("name"): raw = str(params["name"])
     elif params.get("data"): raw = Path(str(params["data"]).rstrip("/")).name.removesuffix(".h5ad")
     else: raw = params.get("dataset") or "synthetic"
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", raw)
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", raw).lstrip(".")      # no '..', no hidden folders, no separators
+    if not name: raise ValueError(f"cannot make a report folder name from {raw!r}: give the run a 'name' of letters, digits, '_', '-' or '.'")
+    return name
 
 @dataclass
 class ReportRun:
@@ -50,6 +72,7 @@ def _to_html(notebook: Path, html: Path) -> None:
 def run_report(params: dict, out: str | Path, overwrite: bool = False, kernel: str | None = None) -> ReportRun:
     "Execute the report notebook with `params` into `out/<name>/`; never overwrites a finished report unless asked."
     import papermill as pm
+    check_report_parameters(params, report_parameters())
     name = report_name(params)
     folder = Path(out) / name
     if folder.exists() and any(folder.iterdir()) and not overwrite:
@@ -75,6 +98,8 @@ def run_report(params: dict, out: str | Path, overwrite: bool = False, kernel: s
 def run_reports(runs: list[dict], out: str | Path, overwrite: bool = False, progress: bool = True,
                 kernel: str | None = None) -> list[ReportRun]:
     "Run a batch of reports (one dict of parameters each), keep going past failures, and summarise at the end."
+    declared = report_parameters()
+    for i, params in enumerate(runs, 1): check_report_parameters(params, declared, f"run {i}")   # all checked before any runs
     names = [report_name(p) for p in runs]
     if len(set(names)) != len(names): raise ValueError(f"report names must be unique, got {names}: give each run a 'name'")
     results = []

@@ -72,8 +72,8 @@ def load_model(path: str | Path, device: str = "cpu") -> SpatialVAE:
     "Load a model written by `save_model` (in eval mode)."
     path = Path(path)
     if not path.is_file(): raise FileNotFoundError(f"model file not found: {path}")
-    try: saved = torch.load(path, map_location=device, weights_only=False)
-    except Exception as e: raise ValueError(f"cannot read model {path} ({type(e).__name__}: {e})") from None
+    try: saved = torch.load(path, map_location=device, weights_only=True)
+    except Exception as e: raise ValueError(f"cannot read model {path} ({type(e).__name__}: {str(e).splitlines()[0]})") from None
     model = SpatialVAE(**saved["config"]); model.load_state_dict(saved["state_dict"])
     model.metadata = saved.get("metadata", {})
     return model.to(device).eval()
@@ -184,7 +184,8 @@ def train_spatial_vae(adata: ad.AnnData, edges: np.ndarray, *, features_key: str
     gen = torch.Generator().manual_seed(seed)
     rows, start_epoch = [], 0
     if resume and checkpoint and Path(checkpoint).is_file():
-        state = torch.load(checkpoint, map_location=dev, weights_only=False)
+        try: state = torch.load(checkpoint, map_location=dev, weights_only=True)   # tensors and plain values only: no code runs
+        except Exception as e: raise ValueError(f"cannot read checkpoint {checkpoint} ({type(e).__name__}: {str(e).splitlines()[0]})") from None
         model.load_state_dict(state["state_dict"]); optimizer.load_state_dict(state["optimizer"])
         rows, start_epoch = state["history"], state["epoch"]
         gen.set_state(state["generator"]); torch.set_rng_state(state["torch_rng"])

@@ -163,3 +163,19 @@ def test_existing_output_folder_is_not_overwritten(tmp_path, capsys):
     (out / "precious.txt").write_text("keep me")
     assert main(["run", "--out", str(out), "--epochs", "5", "--quiet"]) == 2
     assert "--overwrite" in capsys.readouterr().err and (out / "precious.txt").read_text() == "keep me"
+
+
+@pytest.mark.parametrize("entry, message", [
+    ({"x = 1\nimport pathlib; pathlib.Path('MARKER').touch()\ny": 1}, "unknown report parameter"),   # a key papermill would paste into code
+    ({"seed": {"__class__": "x"}}, "'seed' must be"),
+    ({"name": ".."}, "folder name"),                                                                  # would write into out's parent
+])
+def test_report_batch_cannot_run_code_or_leave_out(tmp_path, capsys, entry, message):
+    marker = tmp_path / "code_ran"
+    entry = {k.replace("MARKER", str(marker)): v for k, v in entry.items()}
+    batch = tmp_path / "b.json"
+    batch.write_text(__import__("json").dumps([{"name": "fine", "epochs": 5}, entry]))
+    out = tmp_path / "reports"
+    assert main(["report", "--batch", str(batch), "--out", str(out)]) == 2
+    assert message in capsys.readouterr().err
+    assert not marker.exists() and not out.exists()          # refused before any report ran or any folder was made

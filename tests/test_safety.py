@@ -120,3 +120,32 @@ def test_ctrl_c_leaves_a_checkpoint_that_resumes(small, tmp_path, monkeypatch):
     assert ckpt.is_file() and not list(tmp_path.glob(".*"))             # no temporary file left
     train_spatial_vae(part, edges, epochs=400, progress=False, checkpoint=ckpt, resume=True)
     assert np.allclose(part.obsm["X_spatial_vae"], full.obsm["X_spatial_vae"], atol=1e-5)
+
+
+class _RunsCodeWhenUnpickled:
+    "A pickle payload: unpickling it creates a marker file (a stand-in for any code an attacker chooses)."
+    def __init__(self, marker): self.marker = str(marker)
+    def __reduce__(self): return (Path(self.marker).touch, ())
+
+
+def test_model_and_checkpoint_files_cannot_run_code(small, tmp_path):
+    from spatial_vae.training import load_model
+    adata, edges = small
+    marker = tmp_path / "code_ran"
+    crafted = tmp_path / "model.pt"
+    torch.save({"config": {"n_input": 4}, "state_dict": {}, "metadata": _RunsCodeWhenUnpickled(marker)}, crafted)
+    with pytest.raises(ValueError, match="cannot read model .*model.pt"):
+        load_model(crafted)
+    ckpt = tmp_path / "ckpt.pt"
+    torch.save({"state_dict": {}, "epoch": 1, "history": _RunsCodeWhenUnpickled(marker)}, ckpt)
+    with pytest.raises(ValueError, match="cannot read checkpoint .*ckpt.pt"):
+        train_spatial_vae(adata.copy(), edges, epochs=2, progress=False, checkpoint=ckpt, resume=True)
+    assert not marker.exists()                       # neither file ran its payload
+
+
+@pytest.mark.parametrize("name", ["../../escaped", "No_such_dataset"])
+def test_unknown_dataset_name_leaves_no_folder(tmp_path, name):
+    cache = tmp_path / "cache" / "inner"
+    with pytest.raises(ValueError, match="unknown dataset"):
+        download_visium(name, cache_dir=cache, progress=False)
+    assert not (tmp_path / "cache").exists() and not (tmp_path / "escaped").exists()
