@@ -87,13 +87,14 @@ def report_runs(args: argparse.Namespace) -> list[dict]:
 
 def run_command(args: argparse.Namespace) -> dict:
     "Run the pipeline for parsed `run` arguments, write the outputs, print where they went."
-    from spatial_vae.pipeline import prepare_output_dir, run_pipeline, write_outputs
-    prepare_output_dir(args.out, args.overwrite)        # fail before the work, not after
+    from spatial_vae.pipeline import OutputLock, prepare_output_dir, run_pipeline, write_outputs
     overrides = {k: getattr(args, "method" if k == "graph" else k) for k in RUN_OPTIONS}
     overrides["method"] = overrides.pop("graph")
-    result = run_pipeline(args.data, args.dataset, features_key=args.features_key, label_key=args.label_key,
-                          progress=not args.quiet, settings_path=args.settings, **overrides)
-    written = write_outputs(result, args.out, overwrite=True)
+    with OutputLock(args.out):                          # one run at a time writes to a folder
+        prepare_output_dir(args.out, args.overwrite, inputs=[args.data, args.settings])   # fail before the work, not after
+        result = run_pipeline(args.data, args.dataset, features_key=args.features_key, label_key=args.label_key,
+                              progress=not args.quiet, settings_path=args.settings, **overrides)
+        written = write_outputs(result, args.out, overwrite=True)
     m = result.metrics
     print(f"{m['n_spots']} spots, {m['n_domains']} domains, spatial coherence {m['spatial_coherence']:.3f}"
           + (f", ARI {m['ari']:.3f}, NMI {m['nmi']:.3f} against {m['label_key']}" if "ari" in m else ""))
@@ -110,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
             from spatial_vae.report import run_reports
             results = run_reports(report_runs(args), args.out, args.overwrite, not args.quiet, args.kernel)
             if any(r.error for r in results): return 1
-    except (FileNotFoundError, FileExistsError, ValueError, KeyError, ConnectionError, NotADirectoryError) as e:
+    except (OSError, ValueError, KeyError) as e:       # missing or unwritable files, bad input: one line, no traceback
         print(f"spatial-vae: error: {e.args[0] if e.args else e}", file=sys.stderr)
         return 2
     return 0

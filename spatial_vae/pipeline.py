@@ -5,8 +5,12 @@
 # %% ../nbs/06_pipeline.ipynb #a2cabc7a
 from __future__ import annotations
 
+import errno
+import glob
 import json
+import os
 import platform
+import shutil
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -28,7 +32,7 @@ from .training import TrainingResult, plot_loss_history, save_model, train_spati
 # %% auto #0
 __all__ = ['OUTPUT_FILES', 'peak_memory_mb', 'merged_settings', 'preprocessing_arguments', 'spare_counts_from_settings',
            'domains_from_settings', 'training_arguments', 'PipelineResult', 'run_pipeline', 'ensemble_size',
-           'train_from_settings', 'prepare_output_dir', 'write_outputs']
+           'train_from_settings', 'OutputLock', 'prepare_output_dir', 'write_outputs']
 
 # %% ../nbs/06_pipeline.ipynb #3d411060
 def peak_memory_mb() -> float:
@@ -195,30 +199,111 @@ def train_from_settings(adata: ad.AnnData, edges: np.ndarray, settings: dict[str
 # %% ../nbs/06_pipeline.ipynb #f9f6f869
 OUTPUT_FILES = ("spatial_clusters.png", "latent_space_umap.png", "loss_curves.png", "spatial_vae.h5ad", "model.pt", "metrics.json")
 
-def prepare_output_dir(out: str | Path, overwrite: bool = False) -> Path:
-    "Create `out`, refusing a folder that already holds results unless `overwrite`."
+def _pid_alive(pid: int) -> bool:
+    "Whether process `pid` runs on this machine."
+    try: os.kill(pid, 0)
+    except ProcessLookupError: return False
+    except PermissionError: return True
+    return True
+
+def _beside(out: Path, kind: str, pid: int | str = "") -> Path:
+    "A hidden path next to `out` for its lock, staging or old folder: `.NAME.KIND-PID`."
+    return out.parent / f".{out.name}.{kind}{f'-{pid}' if pid != '' else ''}"
+
+class OutputLock:
+    "Hold a lock file beside `out` while a run writes there: a second run is refused with the holder's process id; a lock left by a killed process is taken over."
+    def __init__(self, out: str | Path): self.out = Path(out); self.path = _beside(self.out, "lock"); self.held = False
+    def __enter__(self):
+        self.out.parent.mkdir(parents=True, exist_ok=True)
+        for _ in range(3):
+            try: fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            except FileExistsError:
+                text = self.path.read_text().strip() if self.path.exists() else ""
+                if text == str(os.getpid()): return self                     # this process holds it already
+                if not text.isdigit() or _pid_alive(int(text)):
+                    who = f"process {text}" if text.isdigit() else "a process that is starting"
+                    raise FileExistsError(f"another spatial_vae run ({who}) is writing to {self.out}; wait for it to end or choose "
+                                          f"another --out (a lock left by a crash is {self.path}: delete it)") from None
+                self.path.unlink(missing_ok=True)                            # its process is gone: a killed run's lock
+                continue
+            with os.fdopen(fd, "w") as f: f.write(str(os.getpid()))
+            self.held = True
+            return self
+        raise FileExistsError(f"cannot take the lock {self.path}")
+    def __exit__(self, *exc):
+        if self.held: self.path.unlink(missing_ok=True); self.held = False
+
+def _write_error(e: OSError, path: Path) -> str:
+    "One line for a failed write: disk full, permission denied, ... and the path."
+    reason = {errno.ENOSPC: "disk full", errno.EACCES: "permission denied", errno.EPERM: "permission denied",
+              errno.EROFS: "read-only file system", errno.EDQUOT: "disk quota exceeded"}.get(e.errno, e.strerror or str(e))
+    return f"cannot write to {path}: {reason}"
+
+def _clean_leftovers(out: Path) -> list[str]:
+    "Remove the staging folders of killed runs beside `out`; put back a previous result set that a killed swap left aside."
+    notes = []
+    for kind in ("staging", "old"):
+        for p in sorted(out.parent.glob(f".{glob.escape(out.name)}.{kind}-*")):
+            pid = p.name.rsplit("-", 1)[-1]
+            if pid.isdigit() and int(pid) != os.getpid() and _pid_alive(int(pid)): continue
+            if kind == "old" and not out.exists():
+                os.rename(p, out); notes.append(f"restored the previous results in {out} from an interrupted run")
+            else:
+                shutil.rmtree(p, ignore_errors=True); notes.append(f"removed {p.name}, left by an interrupted run")
+    return notes
+
+def prepare_output_dir(out: str | Path,           # the result folder
+                       overwrite: bool = False,   # replace a previous result set in `out`
+                       inputs=()) -> Path:        # input files or folders: `out` may not hold any of them
+    "Check that `out` can take a result set before any work: a folder of earlier results only with `overwrite`, never one holding an input, and a writable parent."
     out = Path(out)
     if out.exists() and not out.is_dir(): raise NotADirectoryError(f"output path {out} exists and is not a folder")
-    if out.is_dir() and any(out.iterdir()) and not overwrite:
-        raise FileExistsError(f"output folder {out} is not empty; choose another --out or pass --overwrite")
-    out.mkdir(parents=True, exist_ok=True)
+    for note in _clean_leftovers(out) if out.parent.is_dir() else []: warnings.warn(note)
+    for i in inputs:
+        if i is not None and Path(i).resolve().is_relative_to(out.resolve()):
+            raise ValueError(f"--out {out} holds the input {i}; results replace the whole folder, so choose another --out")
+    if out.is_dir() and any(out.iterdir()):
+        if not overwrite: raise FileExistsError(f"output folder {out} is not empty; choose another --out or pass --overwrite")
+        others = sorted(p.name for p in out.iterdir() if p.name not in OUTPUT_FILES)
+        if others: raise FileExistsError(f"--overwrite replaces a spatial_vae result folder, but {out} also holds {others[:5]}; "
+                                         "choose another --out")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    probe = _beside(out, "probe", os.getpid())
+    try: probe.write_bytes(b"\0" * 65536); probe.unlink()            # the staging folder goes here: writable now, not after the work
+    except OSError as e:
+        probe.unlink(missing_ok=True)
+        raise PermissionError(_write_error(e, out.parent)) from None
     return out
 
-def write_outputs(result: PipelineResult, out: str | Path, overwrite: bool = False) -> dict[str, Path]:
-    "Write pictures, annotated `.h5ad`, model and metrics into `out`, each atomically; returns {name: path}."
+def write_outputs(result: PipelineResult,   # what `run_pipeline` returned
+                  out: str | Path,          # the result folder
+                  overwrite: bool = False   # replace a previous result set in `out`
+                 ) -> dict[str, Path]:
+    "Write pictures, annotated `.h5ad`, model and metrics into a staging folder beside `out`, then swap it in: readers see the old set or the new one, never a mix."
     import matplotlib; import matplotlib.pyplot as plt
-    out = prepare_output_dir(out, overwrite)
-    adata, written = result.adata, {}
-    label_key = result.metrics.get("label_key")
-    figures = {"spatial_clusters.png": lambda: plot_spatial_domains(adata, title="spatial_vae domains"),
-               "latent_space_umap.png": lambda: plot_latent_umap(adata, ["spatial_vae_domain"] + ([label_key] if label_key else [])),
-               "loss_curves.png": lambda: plot_loss_history(result.training.history)}
-    for name, draw in figures.items():
-        fig = draw()
-        written[name] = atomic_write(out / name, lambda p: fig.savefig(p, dpi=150, bbox_inches="tight", format="png"))
-        plt.close(fig)
-    written["spatial_vae.h5ad"] = atomic_write(out / "spatial_vae.h5ad", lambda p: adata.write_h5ad(p))
-    written["model.pt"] = atomic_write(out / "model.pt", lambda p: save_model(result.training.model, p, {"settings": result.metrics["settings"]}))
-    text = json.dumps(result.metrics, indent=2, default=str)
-    written["metrics.json"] = atomic_write(out / "metrics.json", lambda p: p.write_text(text))
-    return written
+    out = Path(out)
+    with OutputLock(out):
+        out = prepare_output_dir(out, overwrite)
+        stage, old = _beside(out, "staging", os.getpid()), _beside(out, "old", os.getpid())
+        adata, label_key = result.adata, result.metrics.get("label_key")
+        figures = {"spatial_clusters.png": lambda: plot_spatial_domains(adata, title="spatial_vae domains"),
+                   "latent_space_umap.png": lambda: plot_latent_umap(adata, ["spatial_vae_domain"] + ([label_key] if label_key else [])),
+                   "loss_curves.png": lambda: plot_loss_history(result.training.history)}
+        text = json.dumps(result.metrics, indent=2, default=str)
+        try:
+            stage.mkdir()
+            for name, draw in figures.items():
+                fig = draw()
+                try: fig.savefig(stage / name, dpi=150, bbox_inches="tight", format="png")
+                finally: plt.close(fig)
+            adata.write_h5ad(stage / "spatial_vae.h5ad")
+            save_model(result.training.model, stage / "model.pt", {"settings": result.metrics["settings"]})
+            (stage / "metrics.json").write_text(text)
+            if out.exists(): os.rename(out, old)       # the swap: two renames, and a killed swap is undone by the next run
+            os.rename(stage, out)
+        except OSError as e:
+            raise OSError(_write_error(e, out) + "; the previous results there are unchanged") from None
+        finally:
+            shutil.rmtree(stage, ignore_errors=True); shutil.rmtree(old, ignore_errors=True)
+    return {name: out / name for name in OUTPUT_FILES}
+

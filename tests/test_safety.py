@@ -149,3 +149,66 @@ def test_unknown_dataset_name_leaves_no_folder(tmp_path, name):
     with pytest.raises(ValueError, match="unknown dataset"):
         download_visium(name, cache_dir=cache, progress=False)
     assert not (tmp_path / "cache").exists() and not (tmp_path / "escaped").exists()
+
+
+@pytest.fixture(scope="module")
+def quick_result():
+    "A finished run on the built-in section (a few epochs, one model): what write_outputs gets."
+    from spatial_vae.pipeline import run_pipeline
+    return run_pipeline(None, epochs=5, ensemble=1, progress=False)
+
+
+def _fingerprint(folder: Path) -> dict:
+    return {p.name: md5(p) for p in sorted(folder.iterdir())}
+
+
+def test_second_run_into_a_locked_folder_is_refused(quick_result, tmp_path, capsys):
+    import subprocess, sys
+    from spatial_vae.cli import main
+    out = tmp_path / "run"
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (tmp_path / ".run.lock").write_text(str(holder.pid))          # a run in another process holds the folder
+        assert main(["run", "--out", str(out), "--epochs", "5", "--ensemble", "1", "--quiet"]) == 2
+        assert f"process {holder.pid}" in capsys.readouterr().err and not out.exists()
+    finally: holder.kill(); holder.wait()
+    from spatial_vae.pipeline import write_outputs                    # its process is gone: the lock is stale and taken over
+    write_outputs(quick_result, out)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]      # lock released, nothing else left beside
+
+
+def test_failed_overwrite_keeps_the_previous_set_whole(quick_result, tmp_path, monkeypatch):
+    import errno
+    import spatial_vae.pipeline as pipeline
+    out = tmp_path / "run"
+    pipeline.write_outputs(quick_result, out)
+    before = _fingerprint(out)
+    def full_disk(*a, **k): raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(pipeline, "save_model", full_disk)             # fails after the pictures and the .h5ad are written
+    with pytest.raises(OSError, match=r"cannot write to .*run: disk full; the previous results there are unchanged"):
+        pipeline.write_outputs(quick_result, out, overwrite=True)
+    assert _fingerprint(out) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]      # no staging folder, no lock
+
+
+def test_leftovers_of_a_killed_swap_are_repaired(quick_result, tmp_path):
+    import spatial_vae.pipeline as pipeline
+    out = tmp_path / "run"
+    pipeline.write_outputs(quick_result, out)
+    before = _fingerprint(out)
+    dead = 2**22 + 1                                                  # above Linux's pid_max default: no such process
+    out.rename(tmp_path / f".run.old-{dead}")                         # killed between the two renames of a swap
+    (tmp_path / f".run.staging-{dead}").mkdir()                       # and a half-written staging folder
+    with pytest.warns(UserWarning, match="restored the previous results"), pytest.raises(FileExistsError, match="not empty"):
+        pipeline.prepare_output_dir(out)   # the repair comes first; then the folder holds results again
+    assert _fingerprint(out) == before and sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+
+
+def test_output_folder_holding_an_input_is_refused(tmp_path, capsys):
+    from spatial_vae.cli import main
+    from spatial_vae.data import synthetic_visium
+    out = tmp_path / "run"; out.mkdir()
+    synthetic_visium(n_rows=10, n_cols=10, n_genes=100).write_h5ad(out / "spatial_vae.h5ad")
+    before = md5(out / "spatial_vae.h5ad")
+    assert main(["run", "--data", str(out / "spatial_vae.h5ad"), "--out", str(out), "--overwrite", "--quiet"]) == 2
+    assert "holds the input" in capsys.readouterr().err and md5(out / "spatial_vae.h5ad") == before
