@@ -17,6 +17,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                   'spatial_vae.data.dataset_files': ('data.html#dataset_files', 'spatial_vae/data.py'),
                                   'spatial_vae.data.download_visium': ('data.html#download_visium', 'spatial_vae/data.py'),
                                   'spatial_vae.data.load_section': ('data.html#load_section', 'spatial_vae/data.py'),
+                                  'spatial_vae.data.package_file': ('data.html#package_file', 'spatial_vae/data.py'),
                                   'spatial_vae.data.preprocess': ('data.html#preprocess', 'spatial_vae/data.py'),
                                   'spatial_vae.data.project_root': ('data.html#project_root', 'spatial_vae/data.py'),
                                   'spatial_vae.data.read_10x_matrix': ('data.html#read_10x_matrix', 'spatial_vae/data.py'),

@@ -21,8 +21,8 @@ import scipy.sparse as sp
 
 # %% auto #0
 __all__ = ['SETTINGS_ENV', 'POSITION_COLUMNS', 'TENX_BASE', 'VISIUM_DATASETS', 'NORMALIZATIONS', 'PEARSON_MAX_SPOTS',
-           'project_root', 'atomic_write', 'settings_path', 'read_settings', 'synthetic_visium', 'synthetic_hd',
-           'read_positions', 'read_scalefactors', 'read_images', 'read_10x_matrix', 'read_spaceranger',
+           'project_root', 'atomic_write', 'package_file', 'settings_path', 'read_settings', 'synthetic_visium',
+           'synthetic_hd', 'read_positions', 'read_scalefactors', 'read_images', 'read_10x_matrix', 'read_spaceranger',
            'shared_data_dir', 'dataset_files', 'download_visium', 'check_section', 'load_section', 'preprocess']
 
 # %% ../nbs/00_data.ipynb #9487a2f5
@@ -53,10 +53,14 @@ def atomic_write(path: str | Path, write) -> Path:
         if tmp.exists(): tmp.unlink()
     return path
 
+def package_file(name: str) -> Path:
+    "A file shipped inside the installed package: `settings.ini` and the report template (in a checkout, links to the repository's own)."
+    return project_root() / "spatial_vae" / name
+
 def settings_path() -> Path:
-    "Where the defaults are read from: `$SPATIAL_VAE_SETTINGS`, else the project's `settings.ini`."
+    "Where the defaults are read from: `$SPATIAL_VAE_SETTINGS`, else the `settings.ini` shipped with the package."
     if os.environ.get(SETTINGS_ENV): return Path(os.environ[SETTINGS_ENV]).expanduser()
-    return project_root() / "settings.ini"
+    return package_file("settings.ini")
 
 def read_settings(path: str | Path | None = None) -> dict[str, dict]:
     "Read the analysis defaults: `{chapter: {name: value}}` from `settings.ini`."

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from .data import atomic_write, project_root
+from .data import atomic_write, package_file
 
 # %% auto #0
 __all__ = ['report_template', 'report_parameters', 'check_report_parameters', 'report_name', 'ReportRun', 'run_report',
@@ -25,7 +25,7 @@ __all__ = ['report_template', 'report_parameters', 'check_report_parameters', 'r
 # %% ../nbs/08_report.ipynb #39413863
 def report_template() -> Path:
     "The report notebook that papermill executes."
-    path = project_root() / "nbs" / "report_template.ipynb"
+    path = package_file("report_template.ipynb")      # nbs/report_template.ipynb, shipped inside the package
     if not path.is_file(): raise FileNotFoundError(f"report template not found: {path}")
     return path
 
@@ -80,7 +80,7 @@ def run_report(params: dict, out: str | Path, overwrite: bool = False, kernel: s
     folder.mkdir(parents=True, exist_ok=True)
     nb_params = {k: (str(v) if isinstance(v, Path) else v) for k, v in params.items() if k != "name"}
     nb_params.setdefault("sample_id", name)
-    nb_params["out_dir"] = str(folder.resolve())
+    nb_params["out_dir"] = str((folder / "results").resolve())   # the run's result set, a folder of its own (swapped in whole)
     atomic_write(folder / "parameters.json", lambda p: p.write_text(json.dumps(nb_params, indent=2)))
     partial = folder / ".report.partial.ipynb"
     try:
