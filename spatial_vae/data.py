@@ -69,7 +69,10 @@ def read_settings(path: str | Path | None = None) -> dict[str, dict]:
         raise FileNotFoundError(f"settings file not found: {path}. Set {SETTINGS_ENV} to a settings.ini "
                                 "(the project's own is at the repository root).")
     parser = configparser.ConfigParser(inline_comment_prefixes=("#", ";"))
-    parser.read(path)
+    try: parser.read(path)
+    except (configparser.Error, UnicodeDecodeError) as e:
+        raise ValueError(f"settings file {path} is not an INI file of [sections] and name = value lines "
+                         f"({type(e).__name__}: {str(e).splitlines()[0]})") from None
     return {s: {k: _parse_value(v) for k, v in parser[s].items()} for s in parser.sections()}
 
 # %% ../nbs/00_data.ipynb #a683c17e

@@ -8,6 +8,7 @@ from __future__ import annotations
 import errno
 import glob
 import json
+import math
 import os
 import platform
 import shutil
@@ -21,13 +22,14 @@ import anndata as ad
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from .data import _parse_value, atomic_write, check_section, load_section, preprocess, read_settings
+from .data import _parse_value, atomic_write, check_section, load_section, package_file, preprocess, read_settings
+from .data import settings_path as default_settings_path
 from .evaluation import (check_clustering_arguments, consensus_domains, find_domains, latent_umap, plot_latent_umap,
                                     plot_spatial_domains, refine_domains, resolved_cluster_method, spare_component_counts,
                                     score_domains, smooth_embedding, spatial_coherence)
 from .graph import grid_layout, spatial_edges
 from .distributed import train_distributed
-from .training import TrainingResult, plot_loss_history, save_model, train_spatial_vae
+from .training import TrainingResult, pick_device, plot_loss_history, save_model, train_spatial_vae
 
 # %% auto #0
 __all__ = ['OUTPUT_FILES', 'peak_memory_mb', 'merged_settings', 'preprocessing_arguments', 'spare_counts_from_settings',
@@ -44,6 +46,12 @@ def peak_memory_mb() -> float:
 def merged_settings(overrides: dict | None = None, path=None) -> dict[str, dict]:
     "settings.ini's defaults with `overrides` (flat `{name: value}`) applied where the name is known; unknown names and clustering settings that cannot work fail."
     settings = read_settings(path)
+    source, defaults = path or default_settings_path(), read_settings(package_file("settings.ini"))
+    for section, values in settings.items():   # a settings file of one's own: numbers where the package has numbers
+        for name, value in values.items():
+            default = defaults.get(section, {}).get(name)
+            if isinstance(default, (int, float)) and not isinstance(default, bool) and not isinstance(value, (int, float)):
+                raise ValueError(f"settings file {source}: {name} = {value!r} is not a number (the default is {default})")
     for name, value in (overrides or {}).items():
         if value is None: continue
         sections = [s for s in settings if name in settings[s]]
@@ -54,6 +62,13 @@ def merged_settings(overrides: dict | None = None, path=None) -> dict[str, dict]
     check_clustering_arguments(e["cluster_method"], e["n_domains"], e["resolution"], e["max_fit_spots"], e["extra_components"])
     for hops in ("smoothing_hops", "refine_hops"):
         if e[hops] < 0: raise ValueError(f"{hops} must be >= 0 (0 = off), got {e[hops]}")
+    for values in settings.values():             # NaN or inf would train to NaN, or never stop searching
+        for name, value in values.items():
+            if isinstance(value, float) and not math.isfinite(value): raise ValueError(f"{name} must be a finite number, got {value}")
+    t = settings["training"]
+    if t["workers"] < 1: raise ValueError(f"workers must be >= 1 (1 = one process), got {t['workers']}")
+    if t["num_threads"] < 0: raise ValueError(f"num_threads must be >= 0 (0 = the libraries' defaults), got {t['num_threads']}")
+    pick_device(t["device"])                     # an unknown device or a missing GPU fails here, not after preprocessing
     return settings
 
 def preprocessing_arguments(settings: dict[str, dict]) -> dict:
@@ -138,6 +153,9 @@ def _pipeline_steps(data, dataset, s, features_key, label_key, progress) -> Pipe
         peaks[step] = peak_memory_mb()
     adata = data if isinstance(data, ad.AnnData) else load_section(data, dataset, cache_dir=d["cache_dir"], progress=progress)
     if isinstance(data, ad.AnnData): check_section(adata, "the AnnData given")
+    if label_key and label_key not in adata.obs:   # before the work, not after it
+        raise KeyError(f"label_key {label_key!r} is not an .obs column; columns are {list(adata.obs.columns)}")
+    if e["n_domains"] > adata.n_obs: raise ValueError(f"n_domains ({e['n_domains']}) is more than the section's {adata.n_obs} spots")
     lap("load")
     if features_key is None:
         preprocess(adata, **preprocessing_arguments(s))
@@ -149,8 +167,16 @@ def _pipeline_steps(data, dataset, s, features_key, label_key, progress) -> Pipe
     if method in ("hex", "square") and grid_layout(adata) is None:
         warnings.warn(f"no Visium array coordinates (.obs array_row/array_col): using a kNN graph instead of method={method!r}")
         method = "knn"
+    distinct = len(np.unique(np.asarray(adata.obsm["spatial"], dtype=float), axis=0))
+    if distinct < adata.n_obs / 2:   # neighbours at distance 0 are arbitrary: the spatial term would be noise
+        raise ValueError(f".obsm['spatial'] holds {distinct} distinct positions for {adata.n_obs} spots: "
+                         "a spatial graph needs each spot's own coordinates")
     edges = spatial_edges(adata, method=method, n_neighbors=g["n_neighbors"], radius=g["radius"])
     method = adata.uns["spatial_graph"]["method"]
+    isolated = adata.n_obs - len(np.unique(edges))
+    if edges.shape[1] == 0 or isolated > adata.n_obs / 2:
+        raise ValueError(f"the spatial graph ({method}) has {edges.shape[1]} edges and {isolated} of {adata.n_obs} spots have no neighbour: "
+                         "check .obsm['spatial'] (identical or missing coordinates?) or set graph method, n_neighbors or radius")
     lap("graph")
     training = train_from_settings(adata, edges, s, features_key, progress)
     lap("train")

@@ -56,8 +56,18 @@ class interrupt_at_epoch_end:
         if self.active: signal.signal(signal.SIGINT, self.previous)
 
 def pick_device(device: str = "auto") -> torch.device:
-    "`'auto'` → CUDA when available, else CPU; otherwise the named device."
-    return torch.device("cuda" if device == "auto" and torch.cuda.is_available() else ("cpu" if device == "auto" else device))
+    "`'auto'` → CUDA when available, else CPU; otherwise the named device, which must exist on this machine."
+    if device == "auto": return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try: dev = torch.device(str(device))
+    except RuntimeError: dev = None
+    if dev is None or dev.type not in ("cpu", "cuda", "mps"):
+        raise ValueError(f"device {device!r} is not a device name: use auto, cpu, cuda or cuda:N")
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r}: torch sees no CUDA GPU on this machine; use device=cpu (or auto)")
+    if dev.type == "cuda" and (dev.index or 0) >= torch.cuda.device_count():
+        raise ValueError(f"device {device!r}: this machine has {torch.cuda.device_count()} CUDA GPU(s), numbered from 0")
+    if dev.type == "mps" and not torch.backends.mps.is_available(): raise ValueError(f"device {device!r}: no MPS device on this machine")
+    return dev
 
 def _atomic_torch_save(obj, path: Path) -> None:
     "Write to a temporary name, then move into place: a crash never leaves half a file."

@@ -143,7 +143,11 @@ def test_too_few_spots_for_neighbours_or_latent():
     ("--beta", "-1", "beta must be >= 0"), ("--lambda-spatial", "-0.5", "lambda_spatial must be >= 0"),
     ("--epochs", "0", "epochs must be >= 1"), ("--latent-dim", "0", "latent_dim must be >= 1"),
     ("--graph", "ring", "graph method must be one of"), ("--cluster-method", "dbscan", "cluster method must be one of"),
-])
+    ("--beta", "nan", "beta must be a finite number"), ("--lambda-spatial", "inf", "lambda_spatial must be a finite number"),
+    ("--learning-rate", "nan", "learning_rate must be a finite number"), ("--resolution", "inf", "resolution must be a finite number"),
+    ("--device", "bogus", "device 'bogus' is not a device name"), ("--workers", "-4", "workers must be >= 1"),
+    ("--n-domains", "5000", "more than the section's 1600 spots"),
+] + ([("--device", "cuda", "torch sees no CUDA GPU")] if not __import__("torch").cuda.is_available() else []))
 def test_parameters_out_of_range(tmp_path, capsys, option, value, message):
     assert main(["run", "--out", str(tmp_path / "o"), option, value, "--quiet"]) == 2
     assert message in capsys.readouterr().err
@@ -179,3 +183,42 @@ def test_report_batch_cannot_run_code_or_leave_out(tmp_path, capsys, entry, mess
     assert main(["report", "--batch", str(batch), "--out", str(out)]) == 2
     assert message in capsys.readouterr().err
     assert not marker.exists() and not out.exists()          # refused before any report ran or any folder was made
+
+
+def test_label_key_typo_is_reported_before_the_work(tmp_path, capsys, monkeypatch):
+    import spatial_vae.pipeline as pipeline
+    def no_training(*a, **k): raise AssertionError("training started before the label key was checked")
+    monkeypatch.setattr(pipeline, "preprocess", no_training)
+    assert main(["run", "--out", str(tmp_path / "o"), "--label-key", "domian", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "label_key 'domian' is not an .obs column" in err and "'domain'" in err
+
+
+@pytest.mark.parametrize("text, message", [
+    ("epochs = 300\n", "is not an INI file"),                                 # no [section] header
+    ("[training]\nepochs = thirty\n", "epochs = 'thirty' is not a number"),
+])
+def test_bad_settings_file_names_file_and_parameter(tmp_path, capsys, text, message):
+    settings = tmp_path / "my.ini"
+    settings.write_text(text)
+    assert main(["run", "--out", str(tmp_path / "o"), "--settings", str(settings), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "my.ini" in err
+
+
+def test_binary_settings_file_is_refused(tmp_path, capsys):
+    settings = tmp_path / "my.ini"
+    settings.write_bytes(bytes(range(256)) * 4)
+    assert main(["run", "--out", str(tmp_path / "o"), "--settings", str(settings), "--quiet"]) == 2
+    assert "my.ini is not an INI file" in capsys.readouterr().err
+
+
+def test_degenerate_coordinates_or_graph_is_an_error():
+    adata = synthetic_visium(n_rows=10, n_cols=10, n_genes=100)
+    del adata.obs["array_row"], adata.obs["array_col"]               # kNN graph from coordinates ...
+    adata.obsm["spatial"][:] = 0.0                                  # ... which are all the same point
+    with pytest.raises(ValueError, match="holds 1 distinct positions for 100 spots"):
+        run_pipeline(adata, epochs=2, ensemble=1, progress=False)
+    adata.obsm["spatial"] = np.c_[np.arange(100) * 10.0, np.zeros(100)]
+    with pytest.raises(ValueError, match="has 0 edges and 100 of 100 spots have no neighbour"):   # spots 10 apart, radius 0.5
+        run_pipeline(adata, epochs=2, ensemble=1, progress=False, method="radius", radius=0.5)
