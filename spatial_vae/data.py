@@ -23,7 +23,8 @@ import scipy.sparse as sp
 __all__ = ['SETTINGS_ENV', 'POSITION_COLUMNS', 'TENX_BASE', 'VISIUM_DATASETS', 'NORMALIZATIONS', 'PEARSON_MAX_SPOTS',
            'project_root', 'atomic_write', 'package_file', 'settings_path', 'read_settings', 'synthetic_visium',
            'synthetic_hd', 'read_positions', 'read_scalefactors', 'read_images', 'read_10x_matrix', 'read_spaceranger',
-           'shared_data_dir', 'dataset_files', 'download_visium', 'check_section', 'load_section', 'preprocess']
+           'shared_data_dir', 'dataset_files', 'download_visium', 'check_section', 'load_section', 'use_counts',
+           'preprocess']
 
 # %% ../nbs/00_data.ipynb #9487a2f5
 SETTINGS_ENV = "SPATIAL_VAE_SETTINGS"
@@ -375,6 +376,32 @@ def _pearson_pca(adata: ad.AnnData, n_top_genes: int, n_pcs: int, seed: int) -> 
     sc.pp.pca(residuals, n_comps=min(n_pcs, residuals.n_obs - 1, residuals.n_vars - 1), random_state=seed)
     adata.obsm["X_pca"], adata.uns["pca"] = residuals.obsm["X_pca"], residuals.uns["pca"]
 
+def _not_counts(X) -> str | None:
+    "Why `X` is not a raw count matrix (negative or fractional values, with an example), or None when it is."
+    values = np.asarray(X.data if sp.issparse(X) else X).ravel()
+    values = values[:: max(1, values.size // 2_000_000)]         # a sample is enough to tell counts from normalised values
+    if values.size == 0: return None
+    if (neg := values[values < 0]).size: return f"negative values (e.g. {neg[0]:g})"
+    frac = values[np.abs(values - np.round(values)) > 1e-6]
+    return f"fractional values (e.g. {frac[0]:g})" if frac.size else None
+
+def use_counts(adata: ad.AnnData,   # a section; `.X` should hold raw counts
+               ) -> str | None:
+    "Make sure `.X` holds raw counts: if it holds normalised or scaled values, take counts from `.layers['counts']` or `.raw` (and say so); else stop with how to supply them."
+    why = _not_counts(adata.X)
+    if why is None: return None
+    if "counts" in adata.layers and _not_counts(adata.layers["counts"]) is None:
+        adata.X = adata.layers["counts"].copy()
+        return f".X held {why}, not counts: used .layers['counts']"
+    if adata.raw is not None and adata.var_names.isin(adata.raw.var_names).all():
+        raw = adata.raw[:, adata.var_names].X
+        if _not_counts(raw) is None:
+            adata.X = raw.copy()
+            return f".X held {why}, not counts: used .raw"
+    raise ValueError(f".X holds {why}, not raw counts, and neither .layers['counts'] nor .raw holds counts. spatial_vae normalises "
+                     "counts itself: give the raw counts (Space Ranger's filtered_feature_bc_matrix.h5), put them in "
+                     ".layers['counts'], or pass precomputed features with features_key (--features-key)")
+
 def preprocess(adata: ad.AnnData, *, min_counts: int = 1, min_genes: int = 1, min_cells: int = 3,
                target_sum: float = 1e4, n_top_genes: int = 3000, n_pcs: int = 50, normalization: str = "auto",
                seed: int = 0, copy: bool = False) -> ad.AnnData | None:
@@ -386,6 +413,7 @@ def preprocess(adata: ad.AnnData, *, min_counts: int = 1, min_genes: int = 1, mi
     if normalization not in NORMALIZATIONS: raise ValueError(f"normalization must be one of {NORMALIZATIONS}, got {normalization!r}")
     if adata.n_vars == 0: raise ValueError("no genes: give counts, or precomputed features with features_key")
     if copy: adata = adata.copy()
+    counts_note = use_counts(adata)               # normalised or z-scored input would give worse domains without a word
     n_before = adata.n_obs
     # QC in place on a view-free object (filter_cells/filter_genes subset the AnnData itself)
     sc.pp.filter_cells(adata, min_counts=min_counts)
@@ -396,7 +424,7 @@ def preprocess(adata: ad.AnnData, *, min_counts: int = 1, min_genes: int = 1, mi
                          f"{adata.n_obs} spots x {adata.n_vars} genes remain: lower the thresholds")
     if normalization == "auto": normalization = "pearson" if adata.n_obs <= PEARSON_MAX_SPOTS else "log1p"
     # an imaging panel (tens to hundreds of genes) or a small section: ask for more than the data hold, get what they hold
-    notes = []
+    notes = [counts_note] if counts_note else []
     if n_top_genes > adata.n_vars: notes.append(f"n_top_genes={n_top_genes} but {adata.n_vars} genes pass QC: all of them used")
     n_pcs_max = min(adata.n_obs, min(n_top_genes, adata.n_vars)) - 1
     if n_pcs > n_pcs_max: notes.append(f"n_pcs={n_pcs} but the data allow {n_pcs_max}: {n_pcs_max} components used")

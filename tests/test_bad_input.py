@@ -222,3 +222,35 @@ def test_degenerate_coordinates_or_graph_is_an_error():
     adata.obsm["spatial"] = np.c_[np.arange(100) * 10.0, np.zeros(100)]
     with pytest.raises(ValueError, match="has 0 edges and 100 of 100 spots have no neighbour"):   # spots 10 apart, radius 0.5
         run_pipeline(adata, epochs=2, ensemble=1, progress=False, method="radius", radius=0.5)
+
+
+def _lognorm(adata):
+    import scanpy as sc
+    sc.pp.normalize_total(adata); sc.pp.log1p(adata)
+    return adata
+
+
+def test_normalised_x_uses_counts_from_layers_or_raw():
+    counts = synthetic_visium(n_rows=12, n_cols=12, n_genes=100)
+    expected = counts.copy(); preprocess(expected, n_pcs=10)
+    for where in ("layers", "raw"):
+        adata = counts.copy()
+        if where == "raw": adata.raw = adata.copy()
+        else: adata.layers["counts"] = adata.X.copy()
+        _lognorm(adata)
+        preprocess(adata, n_pcs=10)
+        assert any(f"used .{where}" in n for n in adata.uns["spatial_vae_qc"]["notes"])
+        assert np.allclose(adata.obsm["X_pca"], expected.obsm["X_pca"], atol=1e-4)   # the same as from the counts
+
+
+@pytest.mark.parametrize("make, why", [
+    (lambda a: _lognorm(a), "fractional values"),
+    (lambda a: __import__("scanpy").pp.scale(_lognorm(a)) or a, "negative values"),   # z-scored
+    (lambda a: a.X.__setitem__((0, 0), -3) or a, "negative values"),                  # scattered negative counts
+])
+def test_values_that_are_not_counts_are_refused(make, why):
+    adata = synthetic_visium(n_rows=12, n_cols=12, n_genes=100)
+    adata.X = adata.X.toarray() if hasattr(adata.X, "toarray") else adata.X
+    adata = make(adata)
+    with pytest.raises(ValueError, match=f".X holds {why}.*not raw counts.*--features-key"):
+        preprocess(adata)
