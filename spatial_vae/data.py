@@ -210,19 +210,43 @@ def read_positions(spatial_dir: str | Path) -> pd.DataFrame:
         if path.is_file(): break
     else:
         raise FileNotFoundError(f"no tissue_positions.csv or tissue_positions_list.csv in {spatial_dir}")
-    with open(path) as f: first = f.readline()
-    pos = pd.read_csv(path, header=0 if first.startswith("barcode") else None)
+    try:
+        with open(path) as f: first = f.readline()
+        pos = pd.read_csv(path, header=0 if first.startswith("barcode") else None)
+    except (UnicodeDecodeError, pd.errors.ParserError) as e: raise ValueError(f"{path} is not a CSV file ({type(e).__name__})") from None
+    except pd.errors.EmptyDataError: raise ValueError(f"{path} is empty: Space Ranger writes one line per spot") from None
     if pos.shape[1] != 6:
         raise ValueError(f"{path}: expected 6 columns ({', '.join(POSITION_COLUMNS)}), found {pos.shape[1]}")
-    pos.columns = POSITION_COLUMNS
+    if first.startswith("barcode"):   # a header: read by name, whatever the order of the columns
+        if sorted(map(str, pos.columns)) != sorted(POSITION_COLUMNS):
+            raise ValueError(f"{path}: header {list(pos.columns)} does not name the columns {POSITION_COLUMNS}")
+        pos = pos[POSITION_COLUMNS]
+    else: pos.columns = POSITION_COLUMNS
+    if pos.empty: raise ValueError(f"{path} holds no spots")
+    for col in POSITION_COLUMNS[1:]:
+        values = pd.to_numeric(pos[col], errors="coerce")
+        if values.isna().any():
+            bad = pos.loc[values.isna(), col].iloc[0]
+            raise ValueError(f"{path}: column {col} holds {'missing' if pd.isna(bad) else 'non-numeric'} values (e.g. {bad!r} "
+                             f"for barcode {pos.loc[values.isna(), 'barcode'].iloc[0]})")
+        pos[col] = values
+    if pos["barcode"].duplicated().any():
+        raise ValueError(f"{path}: barcode {pos.loc[pos['barcode'].duplicated(), 'barcode'].iloc[0]} appears more than once")
     return pos.set_index("barcode")
 
 def read_scalefactors(spatial_dir: str | Path) -> dict:
     "Space Ranger's `scalefactors_json.json`, with a clear error when it is missing or broken."
     path = Path(spatial_dir) / "scalefactors_json.json"
     if not path.is_file(): raise FileNotFoundError(f"missing {path}: Space Ranger writes it to outs/spatial/")
-    try: return json.loads(path.read_text())
-    except json.JSONDecodeError as e: raise ValueError(f"{path} is not valid JSON ({e})") from None
+    try: scales = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e: raise ValueError(f"{path} is not valid JSON ({type(e).__name__})") from None
+    if not isinstance(scales, dict): raise ValueError(f"{path}: expected an object of scale factors, got {type(scales).__name__}")
+    if "spot_diameter_fullres" not in scales: raise ValueError(f"{path}: no spot_diameter_fullres (Space Ranger always writes it)")
+    for key, value in scales.items():
+        if key.endswith(("_scalef", "_fullres")) and not (isinstance(value, (int, float)) and not isinstance(value, bool)
+                                                          and np.isfinite(value) and value > 0):
+            raise ValueError(f"{path}: {key} must be a positive number, got {value!r}")
+    return scales
 
 def read_images(spatial_dir: str | Path) -> dict[str, np.ndarray]:
     "The lowres and hires tissue images that exist in `spatial_dir` (possibly none)."

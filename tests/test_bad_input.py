@@ -254,3 +254,41 @@ def test_values_that_are_not_counts_are_refused(make, why):
     adata = make(adata)
     with pytest.raises(ValueError, match=f".X holds {why}.*not raw counts.*--features-key"):
         preprocess(adata)
+
+
+def test_positions_header_in_another_order_is_read_by_name(outs):
+    path = outs / "spatial" / "tissue_positions.csv"
+    reference = read_spaceranger(outs)
+    pos = pd.read_csv(path)
+    pos[["barcode", "pxl_col_in_fullres", "in_tissue", "array_col", "pxl_row_in_fullres", "array_row"]].to_csv(path, index=False)
+    swapped = read_spaceranger(outs)
+    assert np.allclose(swapped.obsm["spatial"], reference.obsm["spatial"])
+    assert swapped.obs["array_row"].equals(reference.obs["array_row"])
+
+
+def _edit_positions(outs, change):
+    path = outs / "spatial" / "tissue_positions.csv"
+    pos = pd.read_csv(path)
+    change(pos)
+    pos.to_csv(path, index=False)
+
+
+@pytest.mark.parametrize("corrupt, message", [
+    (lambda o: (o / "spatial" / "tissue_positions.csv").write_text(""), "tissue_positions.csv is empty"),
+    (lambda o: _edit_positions(o, lambda p: p.__setitem__("array_row", p["array_row"].where(p.index != 5))),
+     "column array_row holds missing values"),
+    (lambda o: _edit_positions(o, lambda p: p.__setitem__("pxl_row_in_fullres", p["pxl_row_in_fullres"].astype(object).where(p.index != 7, "x"))),
+     "column pxl_row_in_fullres holds non-numeric values"),
+    (lambda o: _edit_positions(o, lambda p: p.__setitem__("barcode", p["barcode"].where(p.index != 3, p["barcode"][2]))),
+     "appears more than once"),
+    (lambda o: (o / "spatial" / "scalefactors_json.json").write_text("[1, 2]"), "expected an object of scale factors"),
+    (lambda o: (o / "spatial" / "scalefactors_json.json").write_text('{"tissue_lowres_scalef": 0.2}'), "no spot_diameter_fullres"),
+    (lambda o: (o / "spatial" / "scalefactors_json.json").write_text('{"spot_diameter_fullres": "big"}'), "spot_diameter_fullres must be a positive"),
+    (lambda o: (o / "spatial" / "scalefactors_json.json").write_text('{"spot_diameter_fullres": 14, "tissue_hires_scalef": -1}'),
+     "tissue_hires_scalef must be a positive"),
+    (lambda o: (o / "spatial" / "scalefactors_json.json").write_bytes(bytes(range(128, 256))), "scalefactors_json.json is not valid JSON"),
+])
+def test_broken_positions_or_scale_factors_name_the_file(outs, corrupt, message):
+    corrupt(outs)
+    with pytest.raises(ValueError, match=message):
+        read_spaceranger(outs)
