@@ -107,6 +107,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                     'spatial_vae/pipeline.py'),
                                       'spatial_vae.pipeline.PipelineResult': ('pipeline.html#pipelineresult', 'spatial_vae/pipeline.py'),
                                       'spatial_vae.pipeline._beside': ('pipeline.html#_beside', 'spatial_vae/pipeline.py'),
+                                      'spatial_vae.pipeline._checkpoint_folder': ( 'pipeline.html#_checkpoint_folder',
+                                                                                   'spatial_vae/pipeline.py'),
                                       'spatial_vae.pipeline._clean_leftovers': ( 'pipeline.html#_clean_leftovers',
                                                                                  'spatial_vae/pipeline.py'),
                                       'spatial_vae.pipeline._cluster_embedding': ( 'pipeline.html#_cluster_embedding',

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 from pathlib import Path
 
@@ -53,6 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--features-key", help="use this .obsm matrix as model input instead of preprocessing counts")
     run.add_argument("--settings", type=Path, help="a settings.ini to use instead of the project's")
     run.add_argument("--quiet", action="store_true", help="no progress bars")
+    run.add_argument("--resume", action="store_true",
+                     help="continue an interrupted run (Ctrl-C) from its checkpoints, with the same command otherwise")
     for name, (kind, text) in RUN_OPTIONS.items():
         run.add_argument(f"--{name.replace('_', '-')}", type=kind, help=text, dest="method" if name == "graph" else name)
     rep = sub.add_parser("report", help="papermill reports for one or many sections",
@@ -90,11 +93,18 @@ def run_command(args: argparse.Namespace) -> dict:
     from spatial_vae.pipeline import OutputLock, prepare_output_dir, run_pipeline, write_outputs
     overrides = {k: getattr(args, "method" if k == "graph" else k) for k in RUN_OPTIONS}
     overrides["method"] = overrides.pop("graph")
+    checkpoints = Path(args.out).parent / f".{Path(args.out).name}.checkpoints"   # beside --out: Ctrl-C keeps them for --resume
     with OutputLock(args.out):                          # one run at a time writes to a folder
         prepare_output_dir(args.out, args.overwrite, inputs=[args.data, args.settings])   # fail before the work, not after
-        result = run_pipeline(args.data, args.dataset, features_key=args.features_key, label_key=args.label_key,
-                              progress=not args.quiet, settings_path=args.settings, **overrides)
+        try:
+            result = run_pipeline(args.data, args.dataset, features_key=args.features_key, label_key=args.label_key,
+                                  progress=not args.quiet, settings_path=args.settings, checkpoint_dir=checkpoints,
+                                  resume=args.resume, **overrides)
+        except KeyboardInterrupt:
+            raise KeyboardInterrupt(f"interrupted; the models' checkpoints are in {checkpoints}: run the same command with "
+                                    "--resume to continue where training stopped") from None
         written = write_outputs(result, args.out, overwrite=True)
+        shutil.rmtree(checkpoints, ignore_errors=True)  # the results are written: nothing left to resume
     m = result.metrics
     print(f"{m['n_spots']} spots, {m['n_domains']} domains, spatial coherence {m['spatial_coherence']:.3f}"
           + (f", ARI {m['ari']:.3f}, NMI {m['nmi']:.3f} against {m['label_key']}" if "ari" in m else ""))
@@ -111,6 +121,9 @@ def main(argv: list[str] | None = None) -> int:
             from spatial_vae.report import run_reports
             results = run_reports(report_runs(args), args.out, args.overwrite, not args.quiet, args.kernel)
             if any(r.error for r in results): return 1
+    except KeyboardInterrupt as e:                      # Ctrl-C: say where the work was kept, no traceback
+        print(f"spatial-vae: {e.args[0] if e.args else 'interrupted'}", file=sys.stderr)
+        return 130
     except (OSError, ValueError, KeyError) as e:       # missing or unwritable files, bad input: one line, no traceback
         print(f"spatial-vae: error: {e.args[0] if e.args else e}", file=sys.stderr)
         return 2

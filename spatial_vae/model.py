@@ -30,7 +30,7 @@ class SpatialVAE(nn.Module):
         if any(h < 1 for h in hidden_dims): raise ValueError(f"hidden_dims must be positive, got {hidden_dims}")
         if not 0 <= dropout < 1: raise ValueError(f"dropout must be in [0, 1), got {dropout}")
         if n_context < 0: raise ValueError(f"n_context must be >= 0, got {n_context}")
-        self.config = dict(n_input=int(n_input), latent_dim=int(latent_dim), hidden_dims=tuple(hidden_dims),
+        self.config = dict(n_input=int(n_input), latent_dim=int(latent_dim), hidden_dims=tuple(int(h) for h in hidden_dims),
                            dropout=dropout, n_context=int(n_context))
         hidden, n_in = list(hidden_dims), n_input + n_context
         self.encoder = mlp([n_in, *hidden], dropout) if hidden else nn.Identity()

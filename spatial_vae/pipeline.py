@@ -121,7 +121,7 @@ def domains_from_settings(adata: ad.AnnData, edges: np.ndarray, settings: dict[s
 def training_arguments(settings: dict[str, dict]) -> dict:
     "`train_spatial_vae`'s keyword arguments from (merged) settings: the model, loss and training sections."
     m, l, t = settings["model"], settings["loss"], settings["training"]
-    return dict(latent_dim=m["latent_dim"], hidden_dims=tuple(np.atleast_1d(m["hidden_dims"]).astype(int)), dropout=m["dropout"],
+    return dict(latent_dim=m["latent_dim"], hidden_dims=tuple(int(h) for h in np.atleast_1d(m["hidden_dims"])), dropout=m["dropout"],
                 neighbour_context=m["neighbour_context"], beta=l["beta"], lambda_spatial=l["lambda_spatial"],
                 **{k: t[k] for k in ("epochs", "learning_rate", "weight_decay", "batch_size", "max_steps", "early_stopping_patience",
                                  "seed", "num_threads")})
@@ -134,16 +134,40 @@ class PipelineResult:
     metrics: dict
     edges: np.ndarray = field(repr=False)
 
-def run_pipeline(data=None, dataset: str | None = None, *, features_key: str | None = None, label_key: str | None = None,
-                 progress: bool = True, settings_path=None, **overrides) -> PipelineResult:
+def _checkpoint_folder(folder, resume: bool, fingerprint: dict) -> Path | None:
+    "Ready `folder` for the models' checkpoints: emptied for a fresh run; for `resume`, checked to come from the same settings and data."
+    if folder is None: return None
+    folder, record = Path(folder), Path(folder) / "run.json"
+    text = json.dumps(fingerprint, sort_keys=True, default=str)
+    if resume:
+        if not record.is_file(): raise FileNotFoundError(f"nothing to resume: no checkpoints in {folder}")
+        if record.read_text() != text:
+            raise ValueError(f"the checkpoints in {folder} come from other settings or data: run again without --resume")
+        return folder
+    shutil.rmtree(folder, ignore_errors=True); folder.mkdir(parents=True)
+    record.write_text(text)
+    return folder
+
+def run_pipeline(data=None,                  # Space Ranger folder, .h5ad or AnnData; None: `dataset`, else the built-in section
+                 dataset: str | None = None, # a downloadable 10x dataset name
+                 *, features_key: str | None = None, # use this `.obsm` matrix instead of preprocessing counts
+                 label_key: str | None = None,       # `.obs` column of expert labels to score against
+                 progress: bool = True,              # progress bars
+                 settings_path=None,                 # a settings file of one's own (default: the package's settings.ini)
+                 checkpoint_dir=None,                # keep one checkpoint per model here: Ctrl-C saves, `resume` continues
+                 resume: bool = False,               # continue from `checkpoint_dir` (same settings and data)
+                 **overrides) -> PipelineResult:
     "Load a section and run preprocess → graph → train → domains → UMAP → scores; settings.ini supplies the defaults."
     s = merged_settings(overrides, settings_path)
+    fingerprint = {"settings": s, "data": str(data) if not isinstance(data, ad.AnnData) else f"AnnData {data.shape}",
+                   "dataset": dataset, "features_key": features_key}
+    checkpoints = _checkpoint_folder(checkpoint_dir, resume, fingerprint)
     threads = s["training"]["num_threads"]
     # every step's BLAS/OpenMP threads pinned (PCA and mixtures sum in thread-dependent order): a seed repeats exactly
     with threadpool_limits(threads if threads >= 1 else None):
-        return _pipeline_steps(data, dataset, s, features_key, label_key, progress)
+        return _pipeline_steps(data, dataset, s, features_key, label_key, progress, checkpoints, resume)
 
-def _pipeline_steps(data, dataset, s, features_key, label_key, progress) -> PipelineResult:
+def _pipeline_steps(data, dataset, s, features_key, label_key, progress, checkpoints=None, resume=False) -> PipelineResult:
     "run_pipeline's steps on merged settings `s`."
     d, g, t, e = (s[k] for k in ("data", "graph", "training", "evaluation"))
     timings, peaks, clock = {}, {}, time.perf_counter()
@@ -178,7 +202,7 @@ def _pipeline_steps(data, dataset, s, features_key, label_key, progress) -> Pipe
         raise ValueError(f"the spatial graph ({method}) has {edges.shape[1]} edges and {isolated} of {adata.n_obs} spots have no neighbour: "
                          "check .obsm['spatial'] (identical or missing coordinates?) or set graph method, n_neighbors or radius")
     lap("graph")
-    training = train_from_settings(adata, edges, s, features_key, progress)
+    training = train_from_settings(adata, edges, s, features_key, progress, checkpoints, resume)
     lap("train")
     rep = domains_from_settings(adata, edges, s)
     lap("domains")
@@ -208,17 +232,26 @@ def ensemble_size(settings: dict[str, dict], n_spots: int) -> int:
     if n < 0: raise ValueError(f"ensemble must be >= 0 (0 = auto), got {n}")
     return n or (5 if n_spots <= 20_000 else 1)
 
-def train_from_settings(adata: ad.AnnData, edges: np.ndarray, settings: dict[str, dict], features_key: str = "X_pca",
-                        progress: bool = True) -> TrainingResult:
+def train_from_settings(adata: ad.AnnData,              # the preprocessed section
+                        edges: np.ndarray,              # its spatial graph, (2, |E|)
+                        settings: dict[str, dict],      # merged settings (`merged_settings`)
+                        features_key: str = "X_pca",    # the model's input in `.obsm`
+                        progress: bool = True,          # progress bars
+                        checkpoint_dir=None,            # a folder for one checkpoint per model (Ctrl-C saves, `resume` continues)
+                        resume: bool = False            # continue from the checkpoints in `checkpoint_dir`
+                       ) -> TrainingResult:
     "Train as settings say (one process or DDP `workers`); an ensemble's extra models (seeds seed+1, …) go to `.obsm['X_spatial_vae_member<i>']`. Returns the first model's result."
     t, kwargs = settings["training"], training_arguments(settings)
-    def train(**extra):
+    if checkpoint_dir is not None and t["workers"] > 1: raise ValueError("checkpoints and --resume work with workers = 1")
+    def train(i=0, **extra):
         if t["workers"] > 1:   # DDP worker processes (chapter 09)
             return train_distributed(adata, edges, workers=t["workers"], features_key=features_key, progress=progress, **kwargs | extra)
-        return train_spatial_vae(adata, edges, features_key=features_key, device=t["device"], progress=progress, **kwargs | extra)
+        ckpt = None if checkpoint_dir is None else Path(checkpoint_dir) / f"model{i}.pt"
+        return train_spatial_vae(adata, edges, features_key=features_key, device=t["device"], progress=progress,
+                                 checkpoint=ckpt, resume=resume, **kwargs | extra)
     result = train()
     members = [f"X_spatial_vae_member{i}" for i in range(1, ensemble_size(settings, adata.n_obs))]
-    for i, key in enumerate(members, 1): train(seed=t["seed"] + i, key_added=key)
+    for i, key in enumerate(members, 1): train(i, seed=t["seed"] + i, key_added=key)
     adata.uns["spatial_vae_ensemble"] = {"members": members, "seeds": [t["seed"] + i for i in range(len(members) + 1)]}
     return result
 

@@ -183,6 +183,8 @@ def test_failed_overwrite_keeps_the_previous_set_whole(quick_result, tmp_path, m
     out = tmp_path / "run"
     pipeline.write_outputs(quick_result, out)
     before = _fingerprint(out)
+    from spatial_vae.training import load_model                       # the model file a run writes loads without pickle
+    assert load_model(out / "model.pt").config == quick_result.training.model.config
     def full_disk(*a, **k): raise OSError(errno.ENOSPC, "No space left on device")
     monkeypatch.setattr(pipeline, "save_model", full_disk)             # fails after the pictures and the .h5ad are written
     with pytest.raises(OSError, match=r"cannot write to .*run: disk full; the previous results there are unchanged"):
@@ -212,3 +214,31 @@ def test_output_folder_holding_an_input_is_refused(tmp_path, capsys):
     before = md5(out / "spatial_vae.h5ad")
     assert main(["run", "--data", str(out / "spatial_vae.h5ad"), "--out", str(out), "--overwrite", "--quiet"]) == 2
     assert "holds the input" in capsys.readouterr().err and md5(out / "spatial_vae.h5ad") == before
+
+
+def test_cli_ctrl_c_keeps_checkpoints_and_resume_repeats_the_result(tmp_path, monkeypatch, capsys):
+    import json
+    import anndata as ad
+    from spatial_vae.cli import main
+    args = ["run", "--epochs", "60", "--ensemble", "2", "--n-domains", "5", "--quiet"]
+    assert main([*args, "--out", str(tmp_path / "full")]) == 0
+    steps, adam_step = [], torch.optim.Adam.step
+    def step_then_ctrl_c(self, *a, **k):
+        out = adam_step(self, *a, **k); steps.append(1)
+        if len(steps) == 90: os.kill(os.getpid(), signal.SIGINT)       # Ctrl-C in the second model (60 steps each)
+        return out
+    monkeypatch.setattr(torch.optim.Adam, "step", step_then_ctrl_c)
+    assert main([*args, "--out", str(tmp_path / "part")]) == 130
+    assert "run the same command with --resume" in capsys.readouterr().err
+    monkeypatch.undo()
+    kept = tmp_path / ".part.checkpoints"
+    assert (kept / "model0.pt").is_file() and (kept / "model1.pt").is_file() and not (tmp_path / "part").exists()
+    changed = [a if a != "60" else "61" for a in args]
+    assert main([*changed, "--out", str(tmp_path / "part"), "--resume"]) == 2       # other settings: refused, kept
+    assert "other settings" in capsys.readouterr().err and kept.is_dir()
+    assert main([*args, "--out", str(tmp_path / "part"), "--resume"]) == 0
+    assert not kept.exists()                                                        # done: nothing left to resume
+    metrics = [json.loads((tmp_path / r / "metrics.json").read_text()) for r in ("full", "part")]
+    assert metrics[0]["ari"] == metrics[1]["ari"] and metrics[0]["final_loss"] == metrics[1]["final_loss"]
+    labels = [ad.read_h5ad(tmp_path / r / "spatial_vae.h5ad").obs["spatial_vae_domain"] for r in ("full", "part")]
+    assert labels[0].equals(labels[1])
