@@ -26,6 +26,12 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results" / "speed.jsonl"
+# what a version's default was, where the commit alone does not say (the machine differed between sessions too)
+VERSION_NOTES = {
+    "f0a66f8": "hidden 128,64, latent 32 (the default), measured on 2026-11-30",
+    "18dbb2c": "hidden 64,32, latent 16: the default for one commit on 2026-12-01, reverted in the next after its 10-seed "
+               "runs (chapter 05); measured on 2026-12-01, a machine about 1.6x slower than 2026-11-30's (bench/profile.md)",
+}
 SECTIONS = {  # name: (file under the shared data folder, label column, domains)
     "DLPFC_151673": ("DLPFC_151673/DLPFC_151673.h5ad", "layer_guess_reordered", 7),
     "STARmap_mPFC_BZ5": ("STARmap_mPFC_BZ5/starmap_mpfc_20180417_BZ5_control.h5ad", "layer", 4),
@@ -65,7 +71,7 @@ def table() -> str:
     import pandas as pd
     df = pd.DataFrame([json.loads(l) for l in RESULTS.read_text().splitlines() if l.strip()])
     df["ratio"] = df["ours_wall_s"] / df["banksy_wall_s"]
-    g = df.groupby("section", sort=False)
+    g = df.groupby(["section", "version"], sort=False)   # a version's pairs only: defaults change between versions
     summary = pd.DataFrame({"pairs": g.size(), "spatial_vae wall s (median)": g.ours_wall_s.median(),
                             "BANKSY wall s (median)": g.banksy_wall_s.median(), "ratio (median)": g.ratio.median(),
                             "ratio (max)": g.ratio.max(), "spatial_vae ARI": g.ours_ari.mean(), "BANKSY ARI": g.banksy_ari.mean()}).round(3)
@@ -77,7 +83,8 @@ def table() -> str:
     text = ("# Speed: spatial_vae's default against BANKSY, same script, same machine\n\n" + __doc__.split("\n\n")[1] + "\n\n"
             "Ratio = spatial_vae wall / BANKSY wall for a pair run back to back (below 1: spatial_vae is faster). "
             "ARI against the annotation (spatial_vae: the run's metrics.json; BANKSY: raw Leiden labels).\n\n"
-            + "\n".join(lines) + "\n\nEvery pair:\n\n" + "\n".join(pairs) + "\n")
+            + "\n".join(lines) + "\n\nEvery pair:\n\n" + "\n".join(pairs) + "\n\n"
+            + "".join(f"- `{v}`: {note}\n" for v, note in VERSION_NOTES.items() if v in set(df["version"])))
     (HERE / "speed.md").write_text(text)
     return text
 

@@ -7,6 +7,7 @@ embedding, each clustering, vote, refinement, UMAP, each plot, each file written
 bench/results/profile.jsonl under a --label; `--table` writes bench/profile.md with one column per label.
 
     uv run python bench/stage_profile.py --label after            # both sections, one process each
+    uv run python bench/stage_profile.py --label narrow --set hidden_dims=64,32 latent_dim=16   # a candidate's settings
     uv run python bench/stage_profile.py --table
 
 (Not named bench/profile.py: a file of that name in bench/ stands in for the standard library's `profile`, which
@@ -27,7 +28,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results" / "profile.jsonl"
-SECTIONS = {"DLPFC_151673": ("DLPFC_151673/DLPFC_151673.h5ad", "layer_guess_reordered", 7), "built-in": (None, "domain", 0)}
+SECTIONS = {"DLPFC_151673": ("DLPFC_151673/DLPFC_151673.h5ad", "layer_guess_reordered", 7), "built-in": (None, "domain", 0),
+            "STARmap_mPFC_BZ5": ("STARmap_mPFC_BZ5/starmap_mpfc_20180417_BZ5_control.h5ad", "layer", 4)}
 # (module, function, stage name): the pipeline's steps; names missing from a version are skipped
 WRAPPED = [("pipeline", "load_section", "read"), ("pipeline", "preprocess", "preprocess"), ("pipeline", "spatial_edges", "graph"),
            ("training", "embed", "embedding"), ("pipeline", "smooth_embedding", "smoothing"), ("pipeline", "find_domains", "clustering"),
@@ -36,11 +38,11 @@ WRAPPED = [("pipeline", "load_section", "read"), ("pipeline", "preprocess", "pre
            ("pipeline", "plot_loss_history", "plot: loss curves"), ("pipeline", "save_model", "write: model.pt"),
            ("pipeline", "spatial_coherence", "scores"), ("pipeline", "score_domains", "scores"),
            ("pipeline", "train_spatial_vae", "training (incl. embedding)"), ("pipeline", "train_models", "training (incl. embedding)"),
-           ("pipeline", "find_spatial_domains", "domains (all steps)")]
+           ("pipeline", "find_spatial_domains", "domains (all steps)"), ("pipeline", "write_outputs", "write outputs (all files)")]
 
 
-def profile_one(section: str, label: str) -> list[dict]:
-    "Run the CLI's path on `section` in this process with every step timed; returns one row per call."
+def profile_one(section: str, label: str, overrides: dict | None = None) -> list[dict]:
+    "Run the CLI's path on `section` in this process with every step timed (`overrides`: settings, as `run_pipeline` takes them); returns one row per call."
     import importlib
     import anndata as ad
     rows, depth = [], [0]
@@ -74,7 +76,7 @@ def profile_one(section: str, label: str) -> list[dict]:
     source = None if file is None else ad.read_h5ad(shared_data_dir() / file)
     read_s = time.perf_counter() - t
     start = time.perf_counter()
-    kwargs = {"n_domains": k} if k else {}
+    kwargs = {**(overrides or {}), **({"n_domains": k} if k else {})}
     result = mods["pipeline"].run_pipeline(source, label_key=label_key, progress=False, **kwargs)
     with tempfile.TemporaryDirectory() as out:
         mods["pipeline"].write_outputs(result, Path(out) / "run")
@@ -83,7 +85,7 @@ def profile_one(section: str, label: str) -> list[dict]:
             {"stage": "read .h5ad", "seconds": round(read_s, 3), "nested": False}]
     tail = [{"stage": "total after imports", "seconds": round(total + read_s, 3), "nested": False},
             {"stage": "total (process)", "seconds": round(time.perf_counter() - T0, 3), "nested": False}]
-    meta = {"label": label, "section": section, "ari": result.metrics.get("ari")}
+    meta = {"label": label, "section": section, "ari": result.metrics.get("ari"), "overrides": overrides or {}}
     return [{**meta, **r} for r in head + rows + tail]
 
 
@@ -121,16 +123,21 @@ if __name__ == "__main__":
     p.add_argument("--label", default="now", help="column name in the table, e.g. before / after")
     p.add_argument("--sections", nargs="*", default=list(SECTIONS))
     p.add_argument("--table", action="store_true", help="write bench/profile.md from the recorded rows")
+    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                   help="settings overrides for a candidate, e.g. hidden_dims=64,32 latent_dim=16 (parsed as settings.ini values)")
     p.add_argument("--one", help=argparse.SUPPRESS)
     a = p.parse_args()
     if a.one:
         import warnings; warnings.filterwarnings("ignore")
-        for row in profile_one(a.one, a.label): print(json.dumps(row))
+        from spatial_vae.data import _parse_value
+        overrides = {k: _parse_value(v) for k, v in (kv.split("=", 1) for kv in a.set)}
+        for row in profile_one(a.one, a.label, overrides): print(json.dumps(row))
     elif a.table: print(table())
     else:
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
         for section in a.sections:
-            proc = subprocess.run([sys.executable, __file__, "--one", section, "--label", a.label], capture_output=True, text=True)
+            proc = subprocess.run([sys.executable, __file__, "--one", section, "--label", a.label, "--set", *a.set],
+                                  capture_output=True, text=True)
             if proc.returncode: sys.exit(f"{section} failed:\n{proc.stderr[-3000:]}")
             rows = [l for l in proc.stdout.splitlines() if l.startswith("{")]
             with open(RESULTS, "a") as f: f.write("\n".join(rows) + "\n")
