@@ -359,8 +359,14 @@ def check_section(adata: ad.AnnData, source: str = "data") -> ad.AnnData:
     if adata.n_obs == 0: raise ValueError(f"{source}: no spots")
     if "spatial" not in adata.obsm:
         raise ValueError(f"{source}: no spot coordinates in .obsm['spatial'] (full-resolution pixels x, y)")
-    if not np.isfinite(np.asarray(adata.obsm["spatial"], dtype=float)).all():
+    try: coords = np.asarray(adata.obsm["spatial"], dtype=float)
+    except (TypeError, ValueError): raise ValueError(f"{source}: .obsm['spatial'] holds values that are not numbers") from None
+    if coords.ndim != 2 or coords.shape[1] < 2:
+        raise ValueError(f"{source}: .obsm['spatial'] must have two columns (x, y) per spot, got shape {coords.shape}")
+    if not np.isfinite(coords).all():
         raise ValueError(f"{source}: .obsm['spatial'] holds NaN or infinite coordinates")
+    if adata.n_obs < 10:
+        raise ValueError(f"{source}: {adata.n_obs} spots are too few for a spatial graph and domains (at least 10)")
     values = adata.X.data if sp.issparse(adata.X) else np.asarray(adata.X)
     if adata.n_vars and not np.isfinite(values).all():
         raise ValueError(f"{source}: the expression matrix holds {int((~np.isfinite(values)).sum())} NaN or "

@@ -292,3 +292,20 @@ def test_broken_positions_or_scale_factors_name_the_file(outs, corrupt, message)
     corrupt(outs)
     with pytest.raises(ValueError, match=message):
         read_spaceranger(outs)
+
+
+@pytest.mark.parametrize("spatial, message", [
+    (lambda n: np.arange(n, dtype=float)[:, None], "must have two columns"),
+    (lambda n: np.array([["a", "b"]] * n, dtype=object), "not numbers"),
+])
+def test_spatial_coordinates_of_the_wrong_shape_or_type(spatial, message):
+    adata = synthetic_visium(n_rows=10, n_cols=10, n_genes=100)
+    adata.obsm["spatial"] = spatial(adata.n_obs)
+    with pytest.raises(ValueError, match=message):
+        run_pipeline(adata, epochs=2, ensemble=1, progress=False)
+
+
+def test_three_spots_are_refused_before_the_work():
+    adata = synthetic_visium(n_rows=10, n_cols=10, n_genes=100)[:3].copy()
+    with pytest.raises(ValueError, match="3 spots are too few"):
+        run_pipeline(adata, epochs=2, ensemble=1, progress=False)
