@@ -242,3 +242,20 @@ def test_cli_ctrl_c_keeps_checkpoints_and_resume_repeats_the_result(tmp_path, mo
     assert metrics[0]["ari"] == metrics[1]["ari"] and metrics[0]["final_loss"] == metrics[1]["final_loss"]
     labels = [ad.read_h5ad(tmp_path / r / "spatial_vae.h5ad").obs["spatial_vae_domain"] for r in ("full", "part")]
     assert labels[0].equals(labels[1])
+
+
+def test_unwritable_output_folder_is_refused_before_the_work(tmp_path, monkeypatch, capsys):
+    import errno
+    import spatial_vae.pipeline as pipeline
+    from spatial_vae.cli import main
+    write_bytes = Path.write_bytes
+    def denied(self, data):   # the tests run as root, where chmod denies nothing: the probe's write is refused instead
+        if ".probe-" in self.name: raise PermissionError(errno.EACCES, "Permission denied", str(self))
+        return write_bytes(self, data)
+    monkeypatch.setattr(Path, "write_bytes", denied)
+    def no_work(*a, **k): raise AssertionError("the work started before the folder was checked")
+    monkeypatch.setattr(pipeline, "load_section", no_work)
+    assert main(["run", "--out", str(tmp_path / "out"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert f"cannot write to {tmp_path}: permission denied" in err and len(err.strip().splitlines()) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == []                  # no probe, no lock left
