@@ -90,10 +90,10 @@ def report_runs(args: argparse.Namespace) -> list[dict]:
 
 def run_command(args: argparse.Namespace) -> dict:
     "Run the pipeline for parsed `run` arguments, write the outputs, print where they went."
-    from spatial_vae.pipeline import OutputLock, prepare_output_dir, run_pipeline, write_outputs
+    from spatial_vae.pipeline import OutputLock, checkpoint_folder, prepare_output_dir, run_pipeline, write_outputs
     overrides = {k: getattr(args, "method" if k == "graph" else k) for k in RUN_OPTIONS}
     overrides["method"] = overrides.pop("graph")
-    checkpoints = Path(args.out).parent / f".{Path(args.out).name}.checkpoints"   # beside --out: Ctrl-C keeps them for --resume
+    checkpoints = checkpoint_folder(args.out)           # beside --out: Ctrl-C keeps them for --resume
     with OutputLock(args.out):                          # one run at a time writes to a folder
         prepare_output_dir(args.out, args.overwrite, inputs=[args.data, args.settings])   # fail before the work, not after
         try:

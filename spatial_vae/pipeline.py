@@ -34,7 +34,7 @@ from .training import TrainingResult, pick_device, plot_loss_history, save_model
 # %% auto #0
 __all__ = ['OUTPUT_FILES', 'peak_memory_mb', 'merged_settings', 'preprocessing_arguments', 'spare_counts_from_settings',
            'domains_from_settings', 'training_arguments', 'PipelineResult', 'run_pipeline', 'ensemble_size',
-           'train_from_settings', 'OutputLock', 'prepare_output_dir', 'write_outputs']
+           'train_from_settings', 'checkpoint_folder', 'OutputLock', 'prepare_output_dir', 'write_outputs']
 
 # %% ../nbs/06_pipeline.ipynb #3d411060
 def peak_memory_mb() -> float:
@@ -46,7 +46,8 @@ def peak_memory_mb() -> float:
 def merged_settings(overrides: dict | None = None, path=None) -> dict[str, dict]:
     "settings.ini's defaults with `overrides` (flat `{name: value}`) applied where the name is known; unknown names and clustering settings that cannot work fail."
     settings = read_settings(path)
-    source, defaults = path or default_settings_path(), read_settings(package_file("settings.ini"))
+    source, shipped = Path(path or default_settings_path()), package_file("settings.ini")
+    defaults = settings if source.resolve() == shipped.resolve() else read_settings(shipped)   # read once when they are the same file
     for section, values in settings.items():   # a settings file of one's own: numbers where the package has numbers
         for name, value in values.items():
             default = defaults.get(section, {}).get(name)
@@ -134,7 +135,7 @@ class PipelineResult:
     metrics: dict
     edges: np.ndarray = field(repr=False)
 
-def _checkpoint_folder(folder, resume: bool, fingerprint: dict) -> Path | None:
+def _ready_checkpoints(folder, resume: bool, fingerprint: dict) -> Path | None:
     "Ready `folder` for the models' checkpoints: emptied for a fresh run; for `resume`, checked to come from the same settings and data."
     if folder is None: return None
     folder, record = Path(folder), Path(folder) / "run.json"
@@ -161,7 +162,7 @@ def run_pipeline(data=None,                  # Space Ranger folder, .h5ad or Ann
     s = merged_settings(overrides, settings_path)
     fingerprint = {"settings": s, "data": str(data) if not isinstance(data, ad.AnnData) else f"AnnData {data.shape}",
                    "dataset": dataset, "features_key": features_key}
-    checkpoints = _checkpoint_folder(checkpoint_dir, resume, fingerprint)
+    checkpoints = _ready_checkpoints(checkpoint_dir, resume, fingerprint)
     threads = s["training"]["num_threads"]
     # every step's BLAS/OpenMP threads pinned (PCA and mixtures sum in thread-dependent order): a seed repeats exactly
     with threadpool_limits(threads if threads >= 1 else None):
@@ -268,6 +269,10 @@ def _pid_alive(pid: int) -> bool:
 def _beside(out: Path, kind: str, pid: int | str = "") -> Path:
     "A hidden path next to `out` for its lock, staging or old folder: `.NAME.KIND-PID`."
     return out.parent / f".{out.name}.{kind}{f'-{pid}' if pid != '' else ''}"
+
+def checkpoint_folder(out: str | Path) -> Path:
+    "Where a run into `out` keeps its models' checkpoints until its results are written: `.NAME.checkpoints` beside it."
+    return _beside(Path(out), "checkpoints")
 
 class OutputLock:
     "Hold a lock file beside `out` while a run writes there: a second run is refused with the holder's process id; a lock left by a killed process is taken over."
