@@ -32,7 +32,8 @@ RUN_OPTIONS = {  # option: (type, help); defaults come from settings.ini
     "workers": (int, "DDP worker processes for training (1: none)"),
     "ensemble": (int, "models whose domains are put to a vote (0: auto, 1: a single model)"),
     "n_pcs": (int, "principal components used as model input"), "n_top_genes": (int, "highly variable genes"),
-    "normalization": (str, "auto, pearson or log1p"), "smoothing_hops": (int, "embedding smoothing steps before clustering (0: off)"),
+    "normalization": (str, "auto, pearson or log1p"), "bin_size": (int, "Visium HD: the bin size in µm to read (2, 8 or 16)"),
+    "smoothing_hops": (int, "embedding smoothing steps before clustering (0: off)"),
     "refine_hops": (int, "majority-vote label refinement radius in rings (0: off)"),
     "extra_components": (auto_or_ints, "mixture components fitted beyond n_domains, then merged back by average linkage (0: off); "
                          "several, e.g. 0,1,2,3: each model is clustered with each and all vote; auto: 0,1,2,3 for 7 domains, "
@@ -46,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run the main job on one section", description="Run the main job on one section. "
                          "Options left out take their values from settings.ini.")
     src = run.add_mutually_exclusive_group()
-    src.add_argument("--data", type=Path, help="Space Ranger outs/ folder or .h5ad file (default: built-in synthetic section)")
+    src.add_argument("--data", type=Path, help="Space Ranger outs/ folder (Visium or Visium HD) or .h5ad file (default: built-in synthetic section)")
     src.add_argument("--dataset", help="a downloadable 10x dataset, e.g. Visium_Human_Breast_Cancer")
     run.add_argument("--out", type=Path, default=Path("spatial_vae_output"), help="output folder (default: spatial_vae_output)")
     run.add_argument("--overwrite", action="store_true", help="allow writing into a non-empty output folder")
@@ -73,7 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
         rep.add_argument(f"--{name.replace('_', '-')}", type=RUN_OPTIONS[name][0], help=RUN_OPTIONS[name][1])
     return parser
 
-REPORT_OPTIONS = ("epochs", "beta", "lambda_spatial", "latent_dim", "n_neighbors", "n_domains", "resolution", "seed")
+REPORT_OPTIONS = ("epochs", "beta", "lambda_spatial", "latent_dim", "n_neighbors", "n_domains", "resolution", "seed",
+                  "bin_size")
 
 def report_runs(args: argparse.Namespace) -> list[dict]:
     "The batch a `report` command asks for: `--batch` entries, else one run per --data/--dataset, else the built-in section."

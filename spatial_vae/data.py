@@ -20,9 +20,10 @@ import scanpy as sc
 import scipy.sparse as sp
 
 # %% auto #0
-__all__ = ['SETTINGS_ENV', 'POSITION_COLUMNS', 'TENX_BASE', 'VISIUM_DATASETS', 'NORMALIZATIONS', 'PEARSON_MAX_SPOTS',
-           'project_root', 'atomic_write', 'package_file', 'settings_path', 'read_settings', 'synthetic_visium',
-           'synthetic_hd', 'read_positions', 'read_scalefactors', 'read_images', 'read_10x_matrix', 'read_spaceranger',
+__all__ = ['SETTINGS_ENV', 'POSITION_COLUMNS', 'POSITION_FILES', 'HD_BIN_FOLDER', 'TENX_BASE', 'VISIUM_DATASETS',
+           'NORMALIZATIONS', 'PEARSON_MAX_SPOTS', 'project_root', 'atomic_write', 'package_file', 'settings_path',
+           'read_settings', 'synthetic_visium', 'synthetic_hd', 'read_positions', 'read_scalefactors', 'read_images',
+           'read_10x_matrix', 'spaceranger_folder', 'read_spaceranger', 'write_10x_h5', 'write_spaceranger_hd',
            'shared_data_dir', 'dataset_files', 'download_visium', 'check_section', 'load_section', 'use_counts',
            'preprocess']
 
@@ -193,36 +194,46 @@ def synthetic_hd(n_bins: int = 100_000, n_genes: int = 500, n_domains: int = 7, 
 
 # %% ../nbs/00_data.ipynb #05434bcc
 POSITION_COLUMNS = ["barcode", "in_tissue", "array_row", "array_col", "pxl_row_in_fullres", "pxl_col_in_fullres"]
+POSITION_FILES = ("tissue_positions.parquet", "tissue_positions.csv", "tissue_positions_list.csv")   # HD, 2.x, 1.x
 
-def _find_matrix(outs: Path) -> Path:
-    "The filtered matrix in `outs`, with or without the dataset-name prefix 10x downloads carry."
-    found = sorted(outs.glob("*filtered_feature_bc_matrix.h5"))
-    if not found:
-        raise FileNotFoundError(f"no filtered_feature_bc_matrix.h5 in {outs}: point --data at a Space Ranger "
-                                "'outs' folder (or a folder holding the matrix .h5 and spatial/)")
-    return found[0]
+def _find_matrix(outs: Path) -> tuple[Path, bool]:
+    "The matrix in `outs` (with or without the prefix 10x downloads carry), and whether it is the raw one (all barcodes)."
+    for kind in ("filtered", "raw"):
+        found = sorted(outs.glob(f"*{kind}_feature_bc_matrix.h5"))
+        if found: return found[0], kind == "raw"
+    raise FileNotFoundError(f"no filtered_feature_bc_matrix.h5 in {outs} (nor raw_feature_bc_matrix.h5): point --data at "
+                            "a Space Ranger 'outs' folder (or a folder holding the matrix .h5 and spatial/)")
 
-def read_positions(spatial_dir: str | Path) -> pd.DataFrame:
-    "Spot positions from Space Ranger 1.x (`tissue_positions_list.csv`) or 2.x (`tissue_positions.csv`)."
-    spatial_dir = Path(spatial_dir)
-    for name in ("tissue_positions.csv", "tissue_positions_list.csv"):
-        path = spatial_dir / name
-        if path.is_file(): break
+def _read_position_table(path: Path) -> pd.DataFrame:
+    "The table in a positions file, its columns named: parquet and headed CSV by name, 1.x's headerless CSV by order."
+    if path.suffix == ".parquet":
+        try: pos = pd.read_parquet(path)
+        except Exception as e:    # pyarrow raises several types on a truncated or foreign file
+            raise ValueError(f"{path} is not a readable parquet file ({type(e).__name__}: {e})") from None
+        header = True
     else:
-        raise FileNotFoundError(f"no tissue_positions.csv or tissue_positions_list.csv in {spatial_dir}")
-    try:
-        with open(path) as f: first = f.readline()
-        pos = pd.read_csv(path, header=0 if first.startswith("barcode") else None)
-    except (UnicodeDecodeError, pd.errors.ParserError) as e: raise ValueError(f"{path} is not a CSV file ({type(e).__name__})") from None
-    except pd.errors.EmptyDataError: raise ValueError(f"{path} is empty: Space Ranger writes one line per spot") from None
+        try:
+            with open(path) as f: header = f.readline().startswith("barcode")
+            pos = pd.read_csv(path, header=0 if header else None)
+        except (UnicodeDecodeError, pd.errors.ParserError) as e: raise ValueError(f"{path} is not a CSV file ({type(e).__name__})") from None
+        except pd.errors.EmptyDataError: raise ValueError(f"{path} is empty: Space Ranger writes one line per spot") from None
     if pos.shape[1] != 6:
         raise ValueError(f"{path}: expected 6 columns ({', '.join(POSITION_COLUMNS)}), found {pos.shape[1]}")
-    if first.startswith("barcode"):   # a header: read by name, whatever the order of the columns
-        if sorted(map(str, pos.columns)) != sorted(POSITION_COLUMNS):
-            raise ValueError(f"{path}: header {list(pos.columns)} does not name the columns {POSITION_COLUMNS}")
-        pos = pos[POSITION_COLUMNS]
-    else: pos.columns = POSITION_COLUMNS
+    if not header:
+        pos.columns = POSITION_COLUMNS
+    elif sorted(map(str, pos.columns)) != sorted(POSITION_COLUMNS):   # read by name, whatever the order of the columns
+        raise ValueError(f"{path}: columns {list(pos.columns)} are not {POSITION_COLUMNS}")
+    return pos[POSITION_COLUMNS]
+
+def read_positions(spatial_dir: str | Path,  # a Space Ranger `spatial/` folder
+                  ) -> pd.DataFrame:         # one row per barcode (the index): in_tissue, array_row/col, pixel row/col
+    "Spot or bin positions: Visium HD's `tissue_positions.parquet`, Space Ranger 2.x's `tissue_positions.csv` or 1.x's `tissue_positions_list.csv`."
+    spatial_dir = Path(spatial_dir)
+    path = next((spatial_dir / n for n in POSITION_FILES if (spatial_dir / n).is_file()), None)
+    if path is None: raise FileNotFoundError(f"no {', '.join(POSITION_FILES[:-1])} or {POSITION_FILES[-1]} in {spatial_dir}")
+    pos = _read_position_table(path)
     if pos.empty: raise ValueError(f"{path} holds no spots")
+    pos = pos.assign(barcode=pos["barcode"].astype(str))
     for col in POSITION_COLUMNS[1:]:
         values = pd.to_numeric(pos[col], errors="coerce")
         if values.isna().any():
@@ -234,7 +245,8 @@ def read_positions(spatial_dir: str | Path) -> pd.DataFrame:
         raise ValueError(f"{path}: barcode {pos.loc[pos['barcode'].duplicated(), 'barcode'].iloc[0]} appears more than once")
     return pos.set_index("barcode")
 
-def read_scalefactors(spatial_dir: str | Path) -> dict:
+def read_scalefactors(spatial_dir: str | Path,  # a Space Ranger `spatial/` folder
+                     ) -> dict:
     "Space Ranger's `scalefactors_json.json`, with a clear error when it is missing or broken."
     path = Path(spatial_dir) / "scalefactors_json.json"
     if not path.is_file(): raise FileNotFoundError(f"missing {path}: Space Ranger writes it to outs/spatial/")
@@ -242,13 +254,14 @@ def read_scalefactors(spatial_dir: str | Path) -> dict:
     except (json.JSONDecodeError, UnicodeDecodeError) as e: raise ValueError(f"{path} is not valid JSON ({type(e).__name__})") from None
     if not isinstance(scales, dict): raise ValueError(f"{path}: expected an object of scale factors, got {type(scales).__name__}")
     if "spot_diameter_fullres" not in scales: raise ValueError(f"{path}: no spot_diameter_fullres (Space Ranger always writes it)")
-    for key, value in scales.items():
-        if key.endswith(("_scalef", "_fullres")) and not (isinstance(value, (int, float)) and not isinstance(value, bool)
-                                                          and np.isfinite(value) and value > 0):
+    for key, value in scales.items():   # image scales, sizes in pixels, and Visium HD's bin size and pixel size
+        if (key.endswith(("_scalef", "_fullres")) or key in ("bin_size_um", "microns_per_pixel")) and not (
+                isinstance(value, (int, float)) and not isinstance(value, bool) and np.isfinite(value) and value > 0):
             raise ValueError(f"{path}: {key} must be a positive number, got {value!r}")
     return scales
 
-def read_images(spatial_dir: str | Path) -> dict[str, np.ndarray]:
+def read_images(spatial_dir: str | Path,  # a Space Ranger `spatial/` folder
+               ) -> dict[str, np.ndarray]:
     "The lowres and hires tissue images that exist in `spatial_dir` (possibly none)."
     import matplotlib.image as mpimg
     images = {}
@@ -259,7 +272,8 @@ def read_images(spatial_dir: str | Path) -> dict[str, np.ndarray]:
             except Exception as e: raise ValueError(f"cannot read image {path} ({e})") from None
     return images
 
-def read_10x_matrix(path: str | Path) -> ad.AnnData:
+def read_10x_matrix(path: str | Path,  # a 10x feature-barcode matrix `.h5`
+                   ) -> ad.AnnData:
     "scanpy's `read_10x_h5`, with a message that names the file when it is truncated or not a 10x matrix."
     try: adata = sc.read_10x_h5(path)
     except Exception as e:        # h5py and scanpy raise many types on a broken file; the user needs the file name
@@ -271,13 +285,37 @@ def read_10x_matrix(path: str | Path) -> ad.AnnData:
         adata.var_names_make_unique()
     return adata
 
-def read_spaceranger(path: str | Path, library_id: str | None = None, load_images: bool = True) -> ad.AnnData:
-    "Read a Space Ranger `outs/` folder into AnnData laid out for scanpy/squidpy spatial plots."
+# %% ../nbs/00_data.ipynb #6cd30392
+HD_BIN_FOLDER = "square_{:03d}um"   # Space Ranger's name for the folder of one bin size under binned_outputs/
+
+def spaceranger_folder(path: str | Path,    # a sample folder, its `outs/`, `outs/binned_outputs/` or one `square_XXXum/`
+                       bin_size: int | None = None,  # Visium HD: the bin size in µm whose folder is read (2, 8, 16); None: settings.ini's bin_size
+                      ) -> Path:            # the folder holding the matrix `.h5` and `spatial/`
+    "The folder to read: `outs/` for Visium, `outs/binned_outputs/square_XXXum` for Visium HD (a `square_XXXum` path is read as given)."
     path = Path(path)
     if not path.exists(): raise FileNotFoundError(f"data folder not found: {path}")
     outs = path / "outs" if (path / "outs").is_dir() else path
-    matrix_path = _find_matrix(outs)
-    spatial_dir = outs / "spatial"
+    binned = outs if outs.name == "binned_outputs" else outs / "binned_outputs"
+    if not binned.is_dir(): return outs
+    if bin_size is None: bin_size = read_settings()["data"]["bin_size"]
+    if not (isinstance(bin_size, int) and not isinstance(bin_size, bool) and bin_size > 0):
+        raise ValueError(f"bin_size must be a positive whole number of µm (2, 8 or 16), got {bin_size!r}")
+    folder = binned / HD_BIN_FOLDER.format(bin_size)
+    if not folder.is_dir():
+        sizes = sorted(int(p.name[7:-2]) for p in binned.glob("square_*um") if p.name[7:-2].isdigit())
+        raise FileNotFoundError(f"no {folder.name} in {binned}: this Visium HD run has bins of {sizes or 'no'} µm; "
+                                "choose one with --bin-size (bin_size)")
+    return folder
+
+def read_spaceranger(path: str | Path,               # a Space Ranger sample folder or its `outs/` (Visium or Visium HD)
+                     library_id: str | None = None,  # key in `.uns['spatial']` (default: the sample folder's name)
+                     load_images: bool = True,       # read the lowres/hires tissue images
+                     bin_size: int | None = None,    # Visium HD: which `binned_outputs/square_XXXum` to read (None: settings.ini's bin_size)
+                    ) -> ad.AnnData:
+    "Read Space Ranger output into AnnData laid out for scanpy/squidpy spatial plots: Visium spots or Visium HD bins."
+    folder = spaceranger_folder(path, bin_size)
+    matrix_path, raw = _find_matrix(folder)
+    spatial_dir = folder / "spatial"
     if not spatial_dir.is_dir(): raise FileNotFoundError(f"missing folder {spatial_dir} (spot positions, scale factors, images)")
     adata = read_10x_matrix(matrix_path)
     pos = read_positions(spatial_dir)
@@ -287,15 +325,65 @@ def read_spaceranger(path: str | Path, library_id: str | None = None, load_image
                          f"positions of {spatial_dir} (e.g. {list(missing[:3])}): the matrix and spatial/ come "
                          "from different runs or samples")
     pos = pos.loc[adata.obs_names]
+    if raw:   # the raw matrix holds every barcode of the slide; the analysis is of the tissue
+        warnings.warn(f"no filtered matrix in {folder}: read {matrix_path.name} and kept its {int((pos['in_tissue'] == 1).sum())} "
+                      f"of {adata.n_obs} barcodes under the tissue (in_tissue = 1)")
+        adata, pos = adata[pos["in_tissue"].to_numpy() == 1].copy(), pos[pos["in_tissue"] == 1]
     adata.obs[["in_tissue", "array_row", "array_col"]] = pos[["in_tissue", "array_row", "array_col"]].to_numpy()
     adata.obsm["spatial"] = pos[["pxl_col_in_fullres", "pxl_row_in_fullres"]].to_numpy(dtype=float)
-    library_id = library_id or (outs.parent.name if outs.name == "outs" else outs.name)
-    adata.uns["spatial"] = {library_id: {"scalefactors": read_scalefactors(spatial_dir),
-                                         "images": read_images(spatial_dir) if load_images else {},
+    sample = next((p.parent.name for p in (folder, *folder.parents) if p.name == "outs"), folder.name)
+    library_id = library_id or sample
+    images = {}
+    if load_images:   # Visium HD keeps the images beside each bin size's positions, or once in outs/spatial
+        for d in (spatial_dir, *(p / "spatial" for p in folder.parents if p.name == "outs")):
+            images = read_images(d)
+            if images: break
+    adata.uns["spatial"] = {library_id: {"scalefactors": read_scalefactors(spatial_dir), "images": images,
                                          "metadata": {"source": str(matrix_path)}}}
-    if load_images and not adata.uns["spatial"][library_id]["images"]:
+    if load_images and not images:
         warnings.warn(f"no tissue_lowres_image.png or tissue_hires_image.png in {spatial_dir}: plots draw spots without the tissue image")
     return adata
+
+# %% ../nbs/00_data.ipynb #b9f846b4
+def write_10x_h5(adata: ad.AnnData,   # spots x genes, integer counts in `.X`; `.var['gene_ids']` used when present
+                 path: str | Path,    # the `.h5` file to write
+                ) -> Path:
+    "Write `.X` as a 10x feature-barcode matrix `.h5` (Space Ranger's CSC layout, genes x barcodes) that `read_10x_h5` reads."
+    import h5py
+    X = sp.csc_matrix(sp.csr_matrix(adata.X).T)   # 10x stores genes x barcodes, compressed by barcode
+    ids = adata.var["gene_ids"].astype(str) if "gene_ids" in adata.var else adata.var_names
+    def write(tmp):
+        with h5py.File(tmp, "w") as f:
+            m = f.create_group("matrix")
+            m["barcodes"] = np.asarray(adata.obs_names, dtype="S"); m["shape"] = np.asarray(X.shape, dtype=np.int32)
+            m["data"] = X.data.astype(np.int32); m["indices"] = X.indices.astype(np.int64); m["indptr"] = X.indptr.astype(np.int64)
+            feat = m.create_group("features")
+            feat["id"] = np.asarray(ids, dtype="S"); feat["name"] = np.asarray(adata.var_names, dtype="S")
+            feat["feature_type"] = np.full(adata.n_vars, b"Gene Expression"); feat["genome"] = np.full(adata.n_vars, b"unknown")
+    return atomic_write(path, write)
+
+def write_spaceranger_hd(adata: ad.AnnData,        # bins x genes with counts, `.obs` array_row/array_col, `.obsm['spatial']` and scale factors, as `synthetic_hd` makes
+                         folder: str | Path,       # the sample folder to create; the files go under `outs/binned_outputs/square_XXXum/`
+                         outside: int = 0,         # extra bins off the tissue (in_tissue = 0) listed in the positions, as Space Ranger lists them
+                        ) -> Path:                 # the `square_XXXum` folder written
+    "Write bins in Space Ranger's Visium HD layout: the filtered matrix `.h5`, `spatial/tissue_positions.parquet` and `scalefactors_json.json`."
+    scales = next(iter(adata.uns["spatial"].values()))["scalefactors"]
+    out = Path(folder) / "outs" / "binned_outputs" / HD_BIN_FOLDER.format(int(scales["bin_size_um"]))
+    (out / "spatial").mkdir(parents=True, exist_ok=True)
+    write_10x_h5(adata, out / "filtered_feature_bc_matrix.h5")
+    xy = np.asarray(adata.obsm["spatial"], dtype=float)
+    pos = pd.DataFrame({"barcode": adata.obs_names, "in_tissue": 1, "array_row": adata.obs["array_row"].to_numpy(int),
+                        "array_col": adata.obs["array_col"].to_numpy(int), "pxl_row_in_fullres": xy[:, 1], "pxl_col_in_fullres": xy[:, 0]})
+    if outside:   # a row of bins above the tissue's top row
+        cols = np.arange(outside) + pos["array_col"].min()
+        row, pitch = pos["array_row"].min() - 1, scales["spot_diameter_fullres"]
+        pos = pd.concat([pd.DataFrame({"barcode": [f"s_{scales['bin_size_um']:03.0f}um_{row:05d}_{c:05d}-1" for c in cols],
+                                       "in_tissue": 0, "array_row": row, "array_col": cols,
+                                       "pxl_row_in_fullres": xy[:, 1].min() - pitch, "pxl_col_in_fullres": xy[:, 0].min() + pitch * np.arange(outside)}),
+                         pos], ignore_index=True)
+    atomic_write(out / "spatial" / "tissue_positions.parquet", lambda tmp: pos.to_parquet(tmp, index=False))
+    atomic_write(out / "spatial" / "scalefactors_json.json", lambda tmp: Path(tmp).write_text(json.dumps(scales, default=float)))
+    return out
 
 # %% ../nbs/00_data.ipynb #1b6818a8
 def shared_data_dir() -> Path:
@@ -373,9 +461,13 @@ def check_section(adata: ad.AnnData, source: str = "data") -> ad.AnnData:
                          "infinite values; spatial_vae expects raw counts")
     return adata
 
-def load_section(data: str | Path | None = None, dataset: str | None = None, *, cache_dir=None,
-                 progress: bool = True) -> ad.AnnData:
-    "Load a section from a Space Ranger folder, an `.h5ad`, a 10x dataset name, or the built-in synthetic data."
+def load_section(data: str | Path | None = None,  # Space Ranger folder (Visium or Visium HD) or `.h5ad`; None: `dataset`, else the built-in section
+                 dataset: str | None = None,      # a downloadable 10x dataset name
+                 *, cache_dir=None,               # where downloads are kept (None: settings.ini's cache_dir)
+                 progress: bool = True,           # download progress bar
+                 bin_size: int | None = None,     # Visium HD: the bin size in µm to read (None: settings.ini's bin_size)
+                ) -> ad.AnnData:
+    "Load a section from a Space Ranger folder (Visium or Visium HD), an `.h5ad`, a 10x dataset name, or the built-in synthetic data."
     if data is not None and dataset is not None: raise ValueError("give either data or dataset, not both")
     if dataset is not None:
         return check_section(read_spaceranger(download_visium(dataset, cache_dir, progress), library_id=dataset), dataset)
@@ -389,7 +481,7 @@ def load_section(data: str | Path | None = None, dataset: str | None = None, *, 
         try: adata = ad.read_h5ad(data)
         except Exception as e: raise ValueError(f"cannot read {data}: truncated or not an .h5ad ({type(e).__name__}: {e})") from None
         if adata.var_names.has_duplicates: adata.var_names_make_unique()
-    else: adata = read_spaceranger(data)
+    else: adata = read_spaceranger(data, bin_size=bin_size)
     return check_section(adata, str(data))
 
 # %% ../nbs/00_data.ipynb #180bf150

@@ -176,7 +176,8 @@ def _pipeline_steps(data, dataset, s, features_key, label_key, progress, checkpo
         nonlocal clock
         timings[step] = round(time.perf_counter() - clock, 3); clock = time.perf_counter()
         peaks[step] = peak_memory_mb()
-    adata = data if isinstance(data, ad.AnnData) else load_section(data, dataset, cache_dir=d["cache_dir"], progress=progress)
+    adata = data if isinstance(data, ad.AnnData) else load_section(data, dataset, cache_dir=d["cache_dir"], progress=progress,
+                                                                               bin_size=d["bin_size"])
     if isinstance(data, ad.AnnData): check_section(adata, "the AnnData given")
     if label_key and label_key not in adata.obs:   # before the work, not after it
         raise KeyError(f"label_key {label_key!r} is not an .obs column; columns are {list(adata.obs.columns)}")
