@@ -24,11 +24,14 @@ import time
 import warnings
 from pathlib import Path
 
+import numpy as np
+
 warnings.filterwarnings("ignore")
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 OURS, PEERS = RESULTS / "scaling.jsonl", RESULTS / "scaling_peers.jsonl"
 DATA = RESULTS / "scaling_data"
+HD_DATA = RESULTS / "hd_data"
 SIZES = (10_000, 100_000, 1_000_000)
 STEPS = ("generate", "preprocess", "graph", "train", "domains", "umap", "write")
 PEER_VENVS = Path(os.environ.get("SPATIAL_VAE_PEER_VENVS", "/work/peer_venvs"))
@@ -39,14 +42,18 @@ def read_jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
 
 
-def run_size(n: int, seed: int = 0) -> dict:
-    "One size, end to end, in this process: generate, pipeline (defaults, true domain count), write outputs."
+def run_size(n: int | str, seed: int = 0) -> dict:
+    """One section, end to end, in this process: generate (or read) it, pipeline (defaults, true domain count), write
+    outputs. `n`: a number of synthetic bins, or the name of a realistic section in bench/results/hd_data (hd_sections.py)."""
     from spatial_vae.data import synthetic_hd
     from spatial_vae.pipeline import peak_memory_mb, run_pipeline, write_outputs
     t0 = time.perf_counter()
-    adata = synthetic_hd(n, seed=seed)
+    realistic = not str(n).isdigit()
+    adata = ad_read(HD_DATA / f"{n}.h5ad") if realistic else synthetic_hd(int(n), seed=seed)
+    label = adata.uns["ground_truth_key"]
     steps = {"generate": {"s": round(time.perf_counter() - t0, 2), "peak_mb": peak_memory_mb()}}
-    result = run_pipeline(adata, progress=False, n_domains=adata.obs["domain"].nunique(), seed=seed)
+    n_domains = adata.obs[label].nunique()
+    result = run_pipeline(adata, progress=False, n_domains=n_domains, seed=seed, label_key=label)
     m = result.metrics
     for step in ("preprocess", "graph", "train", "domains", "umap"):
         steps[step] = {"s": m["timings_s"][step], "peak_mb": m["peak_memory_mb"][step]}
@@ -58,9 +65,11 @@ def run_size(n: int, seed: int = 0) -> dict:
     params = result.adata.uns["X_spatial_vae"]["params"]
     # the same mixture model on the raw embedding mu, to show what the smoothing step adds on noisy bins
     from spatial_vae.evaluation import find_domains, score_domains
-    find_domains(result.adata, use_rep="X_spatial_vae", n_domains=adata.obs["domain"].nunique(), seed=seed, key_added="raw_mu")
-    ari_raw = score_domains(result.adata, "domain", "raw_mu")["ari"]
-    return {"method": "spatial_vae", "n_spots": n, "seed": seed, "steps": steps,
+    find_domains(result.adata, use_rep="X_spatial_vae", n_domains=n_domains, seed=seed, key_added="raw_mu")
+    ari_raw = score_domains(result.adata, label, "raw_mu")["ari"]
+    return {"method": "spatial_vae", "n_spots": int(adata.n_obs), "section": str(n) if realistic else "synthetic_hd", "seed": seed, "steps": steps,
+            "median_umis": float(np.median(np.asarray(result.adata.layers["counts"].sum(1)).ravel())),
+            "ensemble": m["settings"]["training"]["ensemble"], "version": _version(),
             "pipeline_s": round(sum(v["s"] for k, v in steps.items() if k != "generate"), 1),
             "peak_mb": max(v["peak_mb"] for v in steps.values()), "ari": m["ari"], "nmi": m["nmi"], "ari_unsmoothed_mu": ari_raw,
             "normalization": m["normalization"],
@@ -70,18 +79,34 @@ def run_size(n: int, seed: int = 0) -> dict:
             "torch_threads": m["settings"]["training"]["num_threads"]}
 
 
-def measure_missing(sizes, seed: int) -> None:
-    done = {r["n_spots"] for r in read_jsonl(OURS)}
-    for n in sizes:
-        if n in done: print(f"n={n:,}: done already"); continue
-        print(f"n={n:,}: running ...", flush=True)
-        proc = subprocess.run([sys.executable, __file__, "--one", str(n), "--seed", str(seed)], capture_output=True, text=True)
+def ad_read(path: Path):
+    import anndata as ad
+    if not path.exists(): raise SystemExit(f"{path} is missing: build it with bench/hd_sections.py")
+    return ad.read_h5ad(path)
+
+
+def _version() -> str:
+    return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=HERE).stdout.strip()
+
+
+def _key(r: dict) -> str:
+    return r.get("section", "synthetic_hd") if r.get("section", "synthetic_hd") != "synthetic_hd" else str(r["n_spots"])
+
+
+def measure_missing(sizes, seed: int, version: str | None = None) -> None:
+    "Each size (or realistic section) not yet measured at `version` (default: any version), one child process each."
+    done = {_key(r) for r in read_jsonl(OURS) if version is None or r.get("version") == version}
+    for n in map(str, sizes):
+        if n in done: print(f"{n}: done already"); continue
+        print(f"{n}: running ...", flush=True)
+        proc = subprocess.run([sys.executable, __file__, "--one", n, "--seed", str(seed)], capture_output=True, text=True)
         line = proc.stdout.strip().splitlines()[-1] if proc.returncode == 0 and proc.stdout.strip() else None
         if line is None:
-            print(f"n={n:,} failed:\n{proc.stderr[-3000:]}"); continue
+            print(f"{n} failed:\n{proc.stderr[-3000:]}"); continue
         with OURS.open("a") as f: f.write(line + "\n")
         r = json.loads(line)
-        print(f"n={n:,}: pipeline {r['pipeline_s']} s, peak {r['peak_mb']:.0f} MB, ARI {r['ari']:.3f}")
+        print(f"{n}: {r['n_spots']:,} bins, pipeline {r['pipeline_s']} s, peak {r['peak_mb']:.0f} MB, ARI {r['ari']:.3f} "
+              f"(unsmoothed mu {r['ari_unsmoothed_mu']:.3f})")
 
 
 def run_peers(seed: int = 0) -> None:
@@ -153,9 +178,11 @@ def plot(path: Path) -> None:
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))
+    p.add_argument("--sizes", nargs="+", default=list(map(str, SIZES)),
+                   help="synthetic bin counts, or realistic sections of bench/results/hd_data (e.g. DLPFC_151673_hd008um)")
+    p.add_argument("--version", help="measure again the sizes not yet measured at this git version (e.g. the current HEAD)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--one", type=int, help=argparse.SUPPRESS)       # child process: one size, JSON to stdout
+    p.add_argument("--one", help=argparse.SUPPRESS)       # child process: one size, JSON to stdout
     p.add_argument("--peers", action="store_true", help="run BANKSY and SpaGCN at 10^4 spots")
     p.add_argument("--table", action="store_true")
     p.add_argument("--plot", action="store_true")
@@ -164,7 +191,7 @@ def main(argv=None):
     if a.one:
         print(json.dumps(run_size(a.one, a.seed))); return
     if a.peers: run_peers(a.seed)
-    if not (a.table or a.plot or a.peers): measure_missing(a.sizes, a.seed)
+    if not (a.table or a.plot or a.peers): measure_missing(a.sizes, a.seed, a.version)
     if a.table:
         text = table(); print(text)
         (HERE / "scaling.md").write_text(text)
