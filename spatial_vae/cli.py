@@ -92,12 +92,15 @@ def report_runs(args: argparse.Namespace) -> list[dict]:
 
 def run_command(args: argparse.Namespace) -> dict:
     "Run the pipeline for parsed `run` arguments, write the outputs, print where they went."
-    from spatial_vae.pipeline import OutputLock, checkpoint_folder, prepare_output_dir, run_pipeline, write_outputs
+    from spatial_vae.outputs import OutputLock, checkpoint_folder, prepare_output_dir   # no heavy imports: checks come first
+    for path, flag in ((args.data, "--data"), (args.settings, "--settings")):
+        if path is not None and not Path(path).exists(): raise FileNotFoundError(f"{flag} {path}: no such file or folder")
     overrides = {k: getattr(args, "method" if k == "graph" else k) for k in RUN_OPTIONS}
     overrides["method"] = overrides.pop("graph")
     checkpoints = checkpoint_folder(args.out)           # beside --out: Ctrl-C keeps them for --resume
     with OutputLock(args.out):                          # one run at a time writes to a folder
         prepare_output_dir(args.out, args.overwrite, inputs=[args.data, args.settings])   # fail before the work, not after
+        from spatial_vae.pipeline import run_pipeline, write_outputs                     # torch, scanpy: seconds to import
         try:
             result = run_pipeline(args.data, args.dataset, features_key=args.features_key, label_key=args.label_key,
                                   progress=not args.quiet, settings_path=args.settings, checkpoint_dir=checkpoints,

@@ -252,7 +252,7 @@ def _library_id(adata):
 
 def plot_spatial_domains(adata: ad.AnnData, domain_key: str = "spatial_vae_domain", title: str | None = None,
                          ax=None, show_image: bool = True, max_spots: int = 200_000, seed: int = 0):
-    "Domains drawn on the tissue image when the section has one (scanpy's spatial plot), else on spot coordinates; above `max_spots` a seeded sample is drawn."
+    "Domains drawn on the tissue image when the section has one (squidpy's `spatial_scatter`), else on spot coordinates; above `max_spots` a seeded sample is drawn."
     import matplotlib.pyplot as plt
     fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(6, 5.5))
     sample = fit_sample(adata.n_obs, max_spots, seed)
@@ -263,8 +263,11 @@ def plot_spatial_domains(adata: ad.AnnData, domain_key: str = "spatial_vae_domai
     images = adata.uns["spatial"][lib].get("images", {}) if lib else {}
     if show_image and images:
         img_key = "hires" if "hires" in images else "lowres"
-        sc.pl.spatial(adata, color=domain_key, img_key=img_key, library_id=lib, ax=ax, show=False,
-                      title=title or domain_key, alpha_img=0.8)
+        with warnings.catch_warnings():   # squidpy's import warns about its dependencies' deprecations
+            warnings.simplefilter("ignore")
+            import squidpy as sq
+        sq.pl.spatial_scatter(adata, color=domain_key, img_res_key=img_key, library_id=lib, ax=ax, title=title or domain_key,
+                              img_alpha=0.8)
     else:
         sc.pl.embedding(adata, basis="spatial", color=domain_key, ax=ax, show=False, title=title or domain_key,
                         size=max(120000 / adata.n_obs, 0.5))

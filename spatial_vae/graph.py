@@ -29,6 +29,15 @@ def _squidpy_graph(adata: ad.AnnData, method: str, n_neighbors: int, radius: flo
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         import squidpy as sq
+    import logging
+    graph_log = logging.getLogger("spatialdata._logging")   # squidpy logs an INFO line per graph through spatialdata's logger
+    level = graph_log.level
+    graph_log.setLevel(logging.WARNING)
+    try: return _squidpy_adjacency(sq, adata, method, n_neighbors, radius)
+    finally: graph_log.setLevel(level)
+
+def _squidpy_adjacency(sq, adata: ad.AnnData, method: str, n_neighbors: int, radius: float) -> sp.csr_matrix:
+    "The adjacency matrix squidpy builds for `method`."
     if method == "hex":
         # Visium's array grid: with array_row/array_col as coordinates the six ring neighbours are the six nearest
         # scaled rows put all six ring neighbours at the same distance (2) from the centre

@@ -5,6 +5,8 @@
 # %% ../nbs/03_loss.ipynb #290a4fd0
 from __future__ import annotations
 
+import warnings
+
 import torch
 
 # %% auto #0
@@ -32,8 +34,11 @@ class EdgeLaplacian:
         if edges.ndim != 2 or edges.shape[0] != 2: raise ValueError(f"edges must have shape (2, |E|), got {tuple(edges.shape)}")
         self.n_edges, self.n_spots = int(edges.shape[1]), int(n_spots)
         both = torch.cat([edges, edges.flip(0)], 1)            # A + A^T: symmetric whatever the edge list
-        sym = torch.sparse_coo_tensor(both, torch.ones(both.shape[1]), (n_spots, n_spots)).coalesce()
-        self.sym = sym.to_sparse_csr()
+        sym = torch.sparse_coo_tensor(both, torch.ones(both.shape[1]), (n_spots, n_spots),
+                                      check_invariants=True).coalesce()   # built here from checked edges: checking is cheap
+        with warnings.catch_warnings():   # torch calls its sparse CSR support beta; the product used here is tested below
+            warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+            self.sym = sym.to_sparse_csr()
         self.degree = torch.bincount(both[0], minlength=n_spots).float()[:, None]
     def to(self, device):
         "This operator on `device`."

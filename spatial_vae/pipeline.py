@@ -5,13 +5,12 @@
 # %% ../nbs/06_pipeline.ipynb #a2cabc7a
 from __future__ import annotations
 
-import errno
-import glob
 import json
 import math
 import os
 import platform
 import shutil
+import sys
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -29,12 +28,13 @@ from .evaluation import (check_clustering_arguments, consensus_domains, find_dom
                                     score_domains, smooth_embedding, spatial_coherence)
 from .graph import grid_layout, spatial_edges
 from .distributed import train_distributed
+from .outputs import OUTPUT_FILES, OutputLock, _beside, _write_error, checkpoint_folder, prepare_output_dir
 from .training import TrainingResult, pick_device, plot_loss_history, save_model, train_spatial_vae
 
 # %% auto #0
-__all__ = ['OUTPUT_FILES', 'peak_memory_mb', 'merged_settings', 'preprocessing_arguments', 'spare_counts_from_settings',
-           'domains_from_settings', 'training_arguments', 'PipelineResult', 'run_pipeline', 'ensemble_size',
-           'train_from_settings', 'checkpoint_folder', 'OutputLock', 'prepare_output_dir', 'write_outputs']
+__all__ = ['peak_memory_mb', 'merged_settings', 'preprocessing_arguments', 'spare_counts_from_settings', 'domains_from_settings',
+           'training_arguments', 'PipelineResult', 'run_pipeline', 'ensemble_size', 'train_from_settings',
+           'write_outputs']
 
 # %% ../nbs/06_pipeline.ipynb #3d411060
 def peak_memory_mb() -> float:
@@ -172,23 +172,24 @@ def _pipeline_steps(data, dataset, s, features_key, label_key, progress, checkpo
     "run_pipeline's steps on merged settings `s`."
     d, g, t, e = (s[k] for k in ("data", "graph", "training", "evaluation"))
     timings, peaks, clock = {}, {}, time.perf_counter()
-    def lap(step):
+    def lap(step, what=""):   # a step's time and memory, and with progress on a line saying it is done
         nonlocal clock
         timings[step] = round(time.perf_counter() - clock, 3); clock = time.perf_counter()
         peaks[step] = peak_memory_mb()
+        if progress: print(f"spatial-vae: {step:<10s} {timings[step]:6.1f} s  {what}", file=sys.stderr, flush=True)
     adata = data if isinstance(data, ad.AnnData) else load_section(data, dataset, cache_dir=d["cache_dir"], progress=progress,
                                                                                bin_size=d["bin_size"])
     if isinstance(data, ad.AnnData): check_section(adata, "the AnnData given")
     if label_key and label_key not in adata.obs:   # before the work, not after it
         raise KeyError(f"label_key {label_key!r} is not an .obs column; columns are {list(adata.obs.columns)}")
     if e["n_domains"] > adata.n_obs: raise ValueError(f"n_domains ({e['n_domains']}) is more than the section's {adata.n_obs} spots")
-    lap("load")
+    lap("load", f"{adata.n_obs:,} spots x {adata.n_vars:,} genes")
     if features_key is None:
         preprocess(adata, **preprocessing_arguments(s))
         features_key = "X_pca"
     elif features_key not in adata.obsm:
         raise KeyError(f"features_key {features_key!r} is not in .obsm (available: {list(adata.obsm)})")
-    lap("preprocess")
+    lap("preprocess", f"{adata.obsm[features_key].shape[1]} features per spot ({features_key})")
     method = g["method"]
     if method in ("hex", "square") and grid_layout(adata) is None:
         warnings.warn(f"no Visium array coordinates (.obs array_row/array_col): using a kNN graph instead of method={method!r}")
@@ -203,14 +204,14 @@ def _pipeline_steps(data, dataset, s, features_key, label_key, progress, checkpo
     if edges.shape[1] == 0 or isolated > adata.n_obs / 2:
         raise ValueError(f"the spatial graph ({method}) has {edges.shape[1]} edges and {isolated} of {adata.n_obs} spots have no neighbour: "
                          "check .obsm['spatial'] (identical or missing coordinates?) or set graph method, n_neighbors or radius")
-    lap("graph")
+    lap("graph", f"{method}, {edges.shape[1]:,} edges")
     training = train_from_settings(adata, edges, s, features_key, progress, checkpoints, resume)
-    lap("train")
+    lap("train", f"{ensemble_size(s, adata.n_obs)} model(s), {len(training.history)} epochs each")
     rep = domains_from_settings(adata, edges, s)
-    lap("domains")
+    lap("domains", f"{adata.obs['spatial_vae_domain'].nunique()} domains")
     latent_umap(adata, use_rep=rep, n_neighbors=e["umap_neighbors"], min_dist=e["umap_min_dist"], n_epochs=e["umap_epochs"], seed=t["seed"],
                 max_spots=e["umap_max_spots"], key_added="X_spatial_vae_umap")
-    lap("umap")
+    lap("umap", f"{int(np.isfinite(adata.obsm['X_spatial_vae_umap']).all(1).sum()):,} spots embedded")
     label_key = label_key or adata.uns.get("ground_truth_key")
     metrics = {"n_spots": adata.n_obs, "n_genes": adata.n_vars, "features_key": features_key, "graph": method,
                "normalization": adata.uns.get("spatial_vae_qc", {}).get("normalization"), "clustered": rep,
@@ -250,96 +251,15 @@ def train_from_settings(adata: ad.AnnData,              # the preprocessed secti
             return train_distributed(adata, edges, workers=t["workers"], features_key=features_key, progress=progress, **kwargs | extra)
         ckpt = None if checkpoint_dir is None else Path(checkpoint_dir) / f"model{i}.pt"
         return train_spatial_vae(adata, edges, features_key=features_key, device=t["device"], progress=progress,
-                                 checkpoint=ckpt, resume=resume, **kwargs | extra)
+                                 progress_label=f"model {i + 1}/{n_models}", checkpoint=ckpt, resume=resume, **kwargs | extra)
+    n_models = ensemble_size(settings, adata.n_obs)
     result = train()
-    members = [f"X_spatial_vae_member{i}" for i in range(1, ensemble_size(settings, adata.n_obs))]
+    members = [f"X_spatial_vae_member{i}" for i in range(1, n_models)]
     for i, key in enumerate(members, 1): train(i, seed=t["seed"] + i, key_added=key)
     adata.uns["spatial_vae_ensemble"] = {"members": members, "seeds": [t["seed"] + i for i in range(len(members) + 1)]}
     return result
 
 # %% ../nbs/06_pipeline.ipynb #f9f6f869
-OUTPUT_FILES = ("spatial_clusters.png", "latent_space_umap.png", "loss_curves.png", "spatial_vae.h5ad", "model.pt", "metrics.json")
-
-def _pid_alive(pid: int) -> bool:
-    "Whether process `pid` runs on this machine."
-    try: os.kill(pid, 0)
-    except ProcessLookupError: return False
-    except PermissionError: return True
-    return True
-
-def _beside(out: Path, kind: str, pid: int | str = "") -> Path:
-    "A hidden path next to `out` for its lock, staging or old folder: `.NAME.KIND-PID`."
-    return out.parent / f".{out.name}.{kind}{f'-{pid}' if pid != '' else ''}"
-
-def checkpoint_folder(out: str | Path) -> Path:
-    "Where a run into `out` keeps its models' checkpoints until its results are written: `.NAME.checkpoints` beside it."
-    return _beside(Path(out), "checkpoints")
-
-class OutputLock:
-    "Hold a lock file beside `out` while a run writes there: a second run is refused with the holder's process id; a lock left by a killed process is taken over."
-    def __init__(self, out: str | Path): self.out = Path(out); self.path = _beside(self.out, "lock"); self.held = False
-    def __enter__(self):
-        self.out.parent.mkdir(parents=True, exist_ok=True)
-        for _ in range(3):
-            try: fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-            except FileExistsError:
-                text = self.path.read_text().strip() if self.path.exists() else ""
-                if text == str(os.getpid()): return self                     # this process holds it already
-                if not text.isdigit() or _pid_alive(int(text)):
-                    who = f"process {text}" if text.isdigit() else "a process that is starting"
-                    raise FileExistsError(f"another spatial_vae run ({who}) is writing to {self.out}; wait for it to end or choose "
-                                          f"another --out (a lock left by a crash is {self.path}: delete it)") from None
-                self.path.unlink(missing_ok=True)                            # its process is gone: a killed run's lock
-                continue
-            with os.fdopen(fd, "w") as f: f.write(str(os.getpid()))
-            self.held = True
-            return self
-        raise FileExistsError(f"cannot take the lock {self.path}")
-    def __exit__(self, *exc):
-        if self.held: self.path.unlink(missing_ok=True); self.held = False
-
-def _write_error(e: OSError, path: Path) -> str:
-    "One line for a failed write: disk full, permission denied, ... and the path."
-    reason = {errno.ENOSPC: "disk full", errno.EACCES: "permission denied", errno.EPERM: "permission denied",
-              errno.EROFS: "read-only file system", errno.EDQUOT: "disk quota exceeded"}.get(e.errno, e.strerror or str(e))
-    return f"cannot write to {path}: {reason}"
-
-def _clean_leftovers(out: Path) -> list[str]:
-    "Remove the staging folders of killed runs beside `out`; put back a previous result set that a killed swap left aside."
-    notes = []
-    for kind in ("staging", "old"):
-        for p in sorted(out.parent.glob(f".{glob.escape(out.name)}.{kind}-*")):
-            pid = p.name.rsplit("-", 1)[-1]
-            if pid.isdigit() and int(pid) != os.getpid() and _pid_alive(int(pid)): continue
-            if kind == "old" and not out.exists():
-                os.rename(p, out); notes.append(f"restored the previous results in {out} from an interrupted run")
-            else:
-                shutil.rmtree(p, ignore_errors=True); notes.append(f"removed {p.name}, left by an interrupted run")
-    return notes
-
-def prepare_output_dir(out: str | Path,           # the result folder
-                       overwrite: bool = False,   # replace a previous result set in `out`
-                       inputs=()) -> Path:        # input files or folders: `out` may not hold any of them
-    "Check that `out` can take a result set before any work: a folder of earlier results only with `overwrite`, never one holding an input, and a writable parent."
-    out = Path(out)
-    if out.exists() and not out.is_dir(): raise NotADirectoryError(f"output path {out} exists and is not a folder")
-    for note in _clean_leftovers(out) if out.parent.is_dir() else []: warnings.warn(note)
-    for i in inputs:
-        if i is not None and Path(i).resolve().is_relative_to(out.resolve()):
-            raise ValueError(f"--out {out} holds the input {i}; results replace the whole folder, so choose another --out")
-    if out.is_dir() and any(out.iterdir()):
-        if not overwrite: raise FileExistsError(f"output folder {out} is not empty; choose another --out or pass --overwrite")
-        others = sorted(p.name for p in out.iterdir() if p.name not in OUTPUT_FILES)
-        if others: raise FileExistsError(f"--overwrite replaces a spatial_vae result folder, but {out} also holds {others[:5]}; "
-                                         "choose another --out")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    probe = _beside(out, "probe", os.getpid())
-    try: probe.write_bytes(b"\0" * 65536); probe.unlink()            # the staging folder goes here: writable now, not after the work
-    except OSError as e:
-        probe.unlink(missing_ok=True)
-        raise PermissionError(_write_error(e, out.parent)) from None
-    return out
-
 def write_outputs(result: PipelineResult,   # what `run_pipeline` returned
                   out: str | Path,          # the result folder
                   overwrite: bool = False   # replace a previous result set in `out`

@@ -174,7 +174,8 @@ def train_spatial_vae(adata: ad.AnnData, edges: np.ndarray, *, features_key: str
                       hidden_dims: tuple[int, ...] = (128, 64), dropout: float = 0.0, neighbour_context: bool = True, beta: float = 1e-3,
                       lambda_spatial: float = 20.0, epochs: int = 300, learning_rate: float = 2e-3,
                       weight_decay: float = 0.0, batch_size: int = 0, max_steps: int = 0, early_stopping_patience: int = 0,
-                      seed: int = 0, device: str = "auto", num_threads: int = 1, progress: bool = True, key_added: str = "X_spatial_vae",
+                      seed: int = 0, device: str = "auto", num_threads: int = 1, progress: bool = True,
+                      progress_label: str = "training spatial VAE", key_added: str = "X_spatial_vae",
                       checkpoint: str | Path | None = None, checkpoint_every: int = 50, resume: bool = False) -> TrainingResult:
     "Fit the spatial VAE on `.obsm[features_key]` with the seed loss; writes the embedding `mu` to `.obsm[key_added]`."
     features, edges = training_inputs(adata, edges, features_key)
@@ -212,7 +213,7 @@ def train_spatial_vae(adata: ad.AnnData, edges: np.ndarray, *, features_key: str
 
     best, since_best, stopped_early = np.inf, 0, False
     good_state = {k: v.clone() for k, v in model.state_dict().items()}
-    bar = tqdm(range(start_epoch, epochs), desc="training spatial VAE", disable=not progress, initial=start_epoch, total=epochs)
+    bar = tqdm(range(start_epoch, epochs), desc=progress_label, disable=not progress, initial=start_epoch, total=epochs)
     epoch = start_epoch
     with deterministic_torch(), interrupt_at_epoch_end() as ctrl_c:   # exact repeats on CPU; clean Ctrl-C
         try:
