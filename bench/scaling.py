@@ -47,7 +47,7 @@ def run_size(n: int | str, seed: int = 0) -> dict:
     outputs. `n`: a number of synthetic bins, or the name of a realistic section in bench/results/hd_data (hd_sections.py)."""
     from spatial_vae.data import synthetic_hd
     from spatial_vae.pipeline import peak_memory_mb, run_pipeline, write_outputs
-    t0 = time.perf_counter()
+    t0, version = time.perf_counter(), _version()          # the code this run loaded, not the HEAD when it ends
     realistic = not str(n).isdigit()
     adata = ad_read(HD_DATA / f"{n}.h5ad") if realistic else synthetic_hd(int(n), seed=seed)
     label = adata.uns["ground_truth_key"]
@@ -69,7 +69,7 @@ def run_size(n: int | str, seed: int = 0) -> dict:
     ari_raw = score_domains(result.adata, label, "raw_mu")["ari"]
     return {"method": "spatial_vae", "n_spots": int(adata.n_obs), "section": str(n) if realistic else "synthetic_hd", "seed": seed, "steps": steps,
             "median_umis": float(np.median(np.asarray(result.adata.layers["counts"].sum(1)).ravel())),
-            "ensemble": m["settings"]["training"]["ensemble"], "version": _version(),
+            "ensemble": m["settings"]["training"]["ensemble"], "version": version,
             "pipeline_s": round(sum(v["s"] for k, v in steps.items() if k != "generate"), 1),
             "peak_mb": max(v["peak_mb"] for v in steps.values()), "ari": m["ari"], "nmi": m["nmi"], "ari_unsmoothed_mu": ari_raw,
             "normalization": m["normalization"],

@@ -129,7 +129,7 @@ if __name__ == "__main__":
     a = p.parse_args()
     if a.one:
         import warnings; warnings.filterwarnings("ignore")
-        from spatial_vae.data import _parse_value
+        from spatial_vae.settings import _parse_value
         overrides = {k: _parse_value(v) for k, v in (kv.split("=", 1) for kv in a.set)}
         for row in profile_one(a.one, a.label, overrides): print(json.dumps(row))
     elif a.table: print(table())

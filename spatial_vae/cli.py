@@ -26,7 +26,7 @@ RUN_OPTIONS = {  # option: (type, help); defaults come from settings.ini
     "beta": (float, "weight of the KL term"), "lambda_spatial": (float, "weight of the spatial smoothness term"),
     "n_neighbors": (int, "neighbours per spot for --graph knn"), "graph": (str, "spatial graph: auto, hex, square, knn or radius"),
     "n_domains": (int, "number of domains (0: Leiden at --resolution)"), "resolution": (float, "Leiden resolution"),
-    "cluster_method": (str, "leiden, kmeans or gmm"), "seed": (int, "random seed"),
+    "cluster_method": (str, "auto, leiden, kmeans or gmm"), "seed": (int, "random seed"),
     "learning_rate": (float, "Adam learning rate"), "batch_size": (int, "spots per minibatch (0: auto)"),
     "max_steps": (int, "cap on optimiser steps (0: none)"), "device": (str, "auto, cpu or cuda"),
     "workers": (int, "DDP worker processes for training (1: none)"),
@@ -39,6 +39,15 @@ RUN_OPTIONS = {  # option: (type, help); defaults come from settings.ini
                          "several, e.g. 0,1,2,3: each model is clustered with each and all vote; auto: 0,1,2,3 for 7 domains, "
                          "0,3,6,9 for 20"),
 }
+
+def _with_default(name: str, text: str) -> str:
+    "An option's help with its default from the settings in use (`SPATIAL_VAE_SETTINGS` or the package's settings.ini)."
+    from spatial_vae.settings import read_settings     # the standard library only: --help stays instant
+    try: values = {k: v for section in read_settings().values() for k, v in section.items()}
+    except (OSError, ValueError): return text          # a broken settings file is reported when a run reads it
+    value = values.get("method" if name == "graph" else name)
+    if isinstance(value, tuple): value = ",".join(map(str, value))
+    return text if value is None else f"{text} (default: {value})"
 
 def build_parser() -> argparse.ArgumentParser:
     "The `spatial-vae` argument parser: `run` and `report` subcommands."
@@ -58,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--resume", action="store_true",
                      help="continue an interrupted run (Ctrl-C) from its checkpoints, with the same command otherwise")
     for name, (kind, text) in RUN_OPTIONS.items():
-        run.add_argument(f"--{name.replace('_', '-')}", type=kind, help=text, dest="method" if name == "graph" else name)
+        run.add_argument(f"--{name.replace('_', '-')}", type=kind, help=_with_default(name, text), dest="method" if name == "graph" else name)
     rep = sub.add_parser("report", help="papermill reports for one or many sections",
                          description="Run the report notebook (papermill) once per section or parameter set.")
     rep.add_argument("--data", type=Path, action="append", default=[], help="a section (repeat for several)")
@@ -71,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--kernel", help="Jupyter kernel to run the notebooks (default: the template's python3)")
     rep.add_argument("--quiet", action="store_true", help="no progress bar")
     for name in REPORT_OPTIONS:
-        rep.add_argument(f"--{name.replace('_', '-')}", type=RUN_OPTIONS[name][0], help=RUN_OPTIONS[name][1])
+        rep.add_argument(f"--{name.replace('_', '-')}", type=RUN_OPTIONS[name][0], help=_with_default(name, RUN_OPTIONS[name][1]))
     return parser
 
 REPORT_OPTIONS = ("epochs", "beta", "lambda_spatial", "latent_dim", "n_neighbors", "n_domains", "resolution", "seed",

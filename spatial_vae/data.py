@@ -5,7 +5,6 @@
 # %% ../nbs/00_data.ipynb #70362a82
 from __future__ import annotations
 
-import configparser
 import json
 import os
 import shutil
@@ -19,63 +18,14 @@ import pandas as pd
 import scanpy as sc
 import scipy.sparse as sp
 
+from .settings import atomic_write, project_root, read_settings
+
 # %% auto #0
-__all__ = ['SETTINGS_ENV', 'POSITION_COLUMNS', 'POSITION_FILES', 'HD_BIN_FOLDER', 'TENX_BASE', 'VISIUM_DATASETS',
-           'NORMALIZATIONS', 'PEARSON_MAX_SPOTS', 'project_root', 'atomic_write', 'package_file', 'settings_path',
-           'read_settings', 'synthetic_visium', 'synthetic_hd', 'read_positions', 'read_scalefactors', 'read_images',
-           'read_10x_matrix', 'spaceranger_folder', 'read_spaceranger', 'write_10x_h5', 'write_spaceranger_hd',
-           'shared_data_dir', 'dataset_files', 'download_visium', 'check_section', 'load_section', 'use_counts',
-           'preprocess']
-
-# %% ../nbs/00_data.ipynb #9487a2f5
-SETTINGS_ENV = "SPATIAL_VAE_SETTINGS"
-
-def _parse_value(text: str):
-    "Turn a settings string into int, float, tuple, bool or str."
-    text = text.strip()
-    if "," in text: return tuple(_parse_value(t) for t in text.split(",") if t.strip())
-    if text.lower() in ("true", "false"): return text.lower() == "true"
-    for cast in (int, float):
-        try: return cast(text)
-        except ValueError: pass
-    return text
-
-def project_root() -> Path:
-    "The folder holding the `spatial_vae` package (the repository root in a development install)."
-    import importlib.util
-    return Path(importlib.util.find_spec("spatial_vae").origin).resolve().parent.parent
-
-def atomic_write(path: str | Path, write) -> Path:
-    "Call `write(tmp_path)`, then move the temporary file onto `path`: readers never see a partial file."
-    path = Path(path)
-    tmp = path.with_name(f".{path.stem}.partial{os.getpid()}{path.suffix}")
-    try:
-        write(tmp); os.replace(tmp, path)
-    finally:
-        if tmp.exists(): tmp.unlink()
-    return path
-
-def package_file(name: str) -> Path:
-    "A file shipped inside the installed package: `settings.ini` and the report template (in a checkout, links to the repository's own)."
-    return project_root() / "spatial_vae" / name
-
-def settings_path() -> Path:
-    "Where the defaults are read from: `$SPATIAL_VAE_SETTINGS`, else the `settings.ini` shipped with the package."
-    if os.environ.get(SETTINGS_ENV): return Path(os.environ[SETTINGS_ENV]).expanduser()
-    return package_file("settings.ini")
-
-def read_settings(path: str | Path | None = None) -> dict[str, dict]:
-    "Read the analysis defaults: `{chapter: {name: value}}` from `settings.ini`."
-    path = Path(path) if path else settings_path()
-    if not path.is_file():
-        raise FileNotFoundError(f"settings file not found: {path}. Set {SETTINGS_ENV} to a settings.ini "
-                                "(the project's own is at the repository root).")
-    parser = configparser.ConfigParser(inline_comment_prefixes=("#", ";"))
-    try: parser.read(path)
-    except (configparser.Error, UnicodeDecodeError) as e:
-        raise ValueError(f"settings file {path} is not an INI file of [sections] and name = value lines "
-                         f"({type(e).__name__}: {str(e).splitlines()[0]})") from None
-    return {s: {k: _parse_value(v) for k, v in parser[s].items()} for s in parser.sections()}
+__all__ = ['POSITION_COLUMNS', 'POSITION_FILES', 'HD_BIN_FOLDER', 'TENX_BASE', 'VISIUM_DATASETS', 'NORMALIZATIONS',
+           'PEARSON_MAX_SPOTS', 'synthetic_visium', 'synthetic_hd', 'read_positions', 'read_scalefactors',
+           'read_images', 'read_10x_matrix', 'spaceranger_folder', 'read_spaceranger', 'write_10x_h5',
+           'write_spaceranger_hd', 'shared_data_dir', 'dataset_files', 'download_visium', 'check_section',
+           'load_section', 'use_counts', 'preprocess']
 
 # %% ../nbs/00_data.ipynb #a683c17e
 def _synthetic_domains(u: np.ndarray, v: np.ndarray, n_domains: int) -> np.ndarray:

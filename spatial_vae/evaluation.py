@@ -22,7 +22,8 @@ from .graph import edges_to_adjacency, neighbour_mean
 __all__ = ['CLUSTER_METHODS', 'CLUSTER_STARTS', 'DOMAINS_PER_SPARE', 'fit_sample', 'whiten_means', 'merge_closest_components',
            'check_clustering_arguments', 'spare_component_counts', 'resolved_cluster_method', 'find_domains',
            'score_domains', 'spatial_coherence', 'smooth_embedding', 'refine_domains', 'match_labels',
-           'consensus_domains', 'latent_umap', 'plot_spatial_domains', 'plot_latent_umap']
+           'consensus_domains', 'latent_umap', 'domain_palette', 'color_domains', 'plot_spatial_domains',
+           'plot_domain_maps', 'plot_latent_umap']
 
 # %% ../nbs/05_evaluation.ipynb #64e38ce2
 CLUSTER_METHODS = ("auto", "leiden", "kmeans", "gmm")
@@ -172,8 +173,13 @@ def smooth_embedding(adata: ad.AnnData, edges: np.ndarray, use_rep: str = "X_spa
     adata.obsm[key_added or f"{use_rep}_smoothed"] = z
     return z
 
-def refine_domains(adata: ad.AnnData, edges: np.ndarray, domain_key: str = "spatial_vae_domain", hops: int = 2,
-                   key_added: str | None = None) -> pd.Series:
+def refine_domains(adata: ad.AnnData,                   # a section with domains in `.obs[domain_key]`
+                   edges: np.ndarray,                    # its spatial graph, (2, |E|)
+                   domain_key: str = "spatial_vae_domain", # the labels to refine
+                   hops: int = 2,                        # rings of neighbours that vote
+                   key_added: str | None = None,         # where the refined labels go (default: over `domain_key`)
+                   keep_domains: bool = True,            # a domain the vote would erase keeps its spots: K domains stay K
+                  ) -> pd.Series:
     "One majority vote: each spot takes the most common domain among itself and the spots within `hops` rings (ties keep its own)."
     if domain_key not in adata.obs: raise KeyError(f".obs[{domain_key!r}] not found")
     if int(hops) < 1: raise ValueError(f"hops must be >= 1, got {hops}")
@@ -185,7 +191,12 @@ def refine_domains(adata: ad.AnnData, edges: np.ndarray, domain_key: str = "spat
     reach.data[:] = 1                                                    # who is within reach, not how many paths
     votes = (reach @ sp.csr_matrix((np.ones(n, np.float32), (np.arange(n), codes)), shape=(n, len(labels.cat.categories)))).toarray()
     votes[np.arange(n), codes] += 0.5                                    # ties go to the spot's own domain
-    refined = pd.Categorical.from_codes(votes.argmax(1), categories=labels.cat.categories)
+    refined = votes.argmax(1)
+    if keep_domains:   # a small domain surrounded by larger ones loses every vote; it keeps its own spots instead
+        erased = np.setdiff1d(np.unique(codes[codes >= 0]), refined)
+        keep = np.isin(codes, erased)
+        refined[keep] = codes[keep]
+    refined = pd.Categorical.from_codes(refined, categories=labels.cat.categories)
     adata.obs[key_added or domain_key] = refined
     return adata.obs[key_added or domain_key]
 
@@ -250,28 +261,96 @@ def _library_id(adata):
     "The first library id in `.uns['spatial']`, or None."
     return next(iter(adata.uns["spatial"])) if adata.uns.get("spatial") else None
 
-def plot_spatial_domains(adata: ad.AnnData, domain_key: str = "spatial_vae_domain", title: str | None = None,
-                         ax=None, show_image: bool = True, max_spots: int = 200_000, seed: int = 0):
-    "Domains drawn on the tissue image when the section has one (squidpy's `spatial_scatter`), else on spot coordinates; above `max_spots` a seeded sample is drawn."
+def domain_palette(n: int,  # how many colours
+                  ) -> list[str]:
+    "`n` colours that stay apart from each other and from an H&E stain: tab10 up to 10, then scanpy's 102-colour palette without its pale colours (pale pinks vanish on pink tissue)."
+    import colorsys
+    import matplotlib.colors as mc
+    from scanpy.plotting import palettes
+    if n <= 10: return list(palettes.default_20[:n])
+    strong = [c for c in palettes.default_102 if colorsys.rgb_to_hls(*mc.to_rgb(c))[1] <= 0.75]
+    return [strong[i % len(strong)] for i in range(n)]
+
+def color_domains(adata: ad.AnnData,                      # a section with domains (and maybe an annotation) in `.obs`
+                  domain_key: str = "spatial_vae_domain",  # the domains to colour
+                  label_key: str | None = None,            # an annotation: each domain takes the colour of the class it overlaps most
+                 ) -> list[str]:                          # the domains' colours, also in `.uns[f"{domain_key}_colors"]`
+    "Colour the domains, in scanpy's place for colours (`.uns['<key>_colors']`): with `label_key` the annotation gets colours too, and each domain the colour of the class it overlaps most (Hungarian matching), so maps and UMAPs of both compare at a glance."
+    domains = adata.obs[domain_key].astype("category")
+    if label_key is None:
+        adata.uns[f"{domain_key}_colors"] = domain_palette(len(domains.cat.categories))
+        return adata.uns[f"{domain_key}_colors"]
+    truth = adata.obs[label_key].astype("category")
+    n_ref, n_dom = len(truth.cat.categories), len(domains.cat.categories)
+    palette = domain_palette(n_ref + n_dom)                          # classes first, then colours for unmatched domains
+    adata.uns[f"{label_key}_colors"] = palette[:n_ref]
+    codes, ref = domains.cat.codes.to_numpy(), truth.cat.codes.to_numpy()
+    scored = (codes >= 0) & (ref >= 0)
+    matched = n_ref + np.arange(n_dom)                               # a domain no class is matched to: a colour of its own
+    if scored.any():
+        overlap = np.zeros((n_dom, n_ref))
+        np.add.at(overlap, (codes[scored], ref[scored]), 1)
+        rows, cols = linear_sum_assignment(-overlap)
+        matched[rows] = cols
+    adata.uns[f"{domain_key}_colors"] = [palette[m] for m in matched]
+    return adata.uns[f"{domain_key}_colors"]
+
+def _map_view(adata: ad.AnnData, keys: list[str]) -> ad.AnnData:
+    "A light copy for plotting: the `keys` columns without empty categories, their colours, coordinates and images; the section is left as it is."
+    obs = adata.obs[keys].copy()
+    uns = {"spatial": adata.uns["spatial"]} if adata.uns.get("spatial") else {}
+    for key in keys:
+        column = obs[key].astype("category")
+        used = column.cat.categories.isin(column.dropna().unique())
+        obs[key] = column.cat.remove_unused_categories()
+        colors = adata.uns.get(f"{key}_colors")
+        if colors is not None and len(colors) == len(used): uns[f"{key}_colors"] = list(np.asarray(colors)[used])
+    return ad.AnnData(obs=obs, obsm={"spatial": np.asarray(adata.obsm["spatial"])}, uns=uns)
+
+def plot_spatial_domains(adata: ad.AnnData,                     # a section with `.obsm['spatial']`
+                         domain_key: str = "spatial_vae_domain", # the `.obs` column to draw
+                         title: str | None = None,               # the panel's title (default: `domain_key`)
+                         ax=None,                                # draw into this matplotlib axis (default: a new figure)
+                         show_image: bool = True,                # the tissue image under the spots, when the section has one
+                         max_spots: int = 200_000,               # above this many spots a seeded sample is drawn
+                         seed: int = 0):                         # the sample's seed
+    "Domains drawn on the tissue image when the section has one (squidpy's `spatial_scatter`), else on spot coordinates; empty domains stay out of the legend."
     import matplotlib.pyplot as plt
     fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(6, 5.5))
     sample = fit_sample(adata.n_obs, max_spots, seed)
     if sample is not None:   # a million points overplot anyway; a sample draws the same map in seconds
         title = f"{title or domain_key} ({len(sample):,} of {adata.n_obs:,} spots drawn)"
         adata = adata[sample]
-    lib = _library_id(adata)
-    images = adata.uns["spatial"][lib].get("images", {}) if lib else {}
+    view = _map_view(adata, [domain_key])
+    lib = _library_id(view)
+    images = view.uns["spatial"][lib].get("images", {}) if lib else {}
     if show_image and images:
         img_key = "hires" if "hires" in images else "lowres"
         with warnings.catch_warnings():   # squidpy's import warns about its dependencies' deprecations
             warnings.simplefilter("ignore")
             import squidpy as sq
-        sq.pl.spatial_scatter(adata, color=domain_key, img_res_key=img_key, library_id=lib, ax=ax, title=title or domain_key,
+        sq.pl.spatial_scatter(view, color=domain_key, img_res_key=img_key, library_id=lib, ax=ax, title=title or domain_key,
                               img_alpha=0.8)
     else:
-        sc.pl.embedding(adata, basis="spatial", color=domain_key, ax=ax, show=False, title=title or domain_key,
-                        size=max(120000 / adata.n_obs, 0.5))
+        sc.pl.embedding(view, basis="spatial", color=domain_key, ax=ax, show=False, title=title or domain_key,
+                        size=max(120000 / view.n_obs, 0.5))
         ax.invert_yaxis(); ax.set_aspect("equal")
+    return fig
+
+def plot_domain_maps(adata: ad.AnnData,                     # a section with domains in `.obs[domain_key]`
+                     label_key: str | None = None,          # an annotation to draw beside the domains (None: the domains alone)
+                     domain_key: str = "spatial_vae_domain",
+                     title: str = "spatial_vae domains",
+                     **kwargs):                             # passed on to `plot_spatial_domains`
+    "The domain map, and with `label_key` the annotation beside it in matched colours (`color_domains`), the ARI in the title."
+    import matplotlib.pyplot as plt
+    if label_key is None: return plot_spatial_domains(adata, domain_key, title=title, **kwargs)
+    if f"{domain_key}_colors" not in adata.uns or f"{label_key}_colors" not in adata.uns: color_domains(adata, domain_key, label_key)
+    fig, axes = plt.subplots(1, 2, figsize=(12, 5.5))
+    ari = score_domains(adata, label_key, domain_key)["ari"]
+    plot_spatial_domains(adata, label_key, title=f"annotation: {label_key}", ax=axes[0], **kwargs)
+    plot_spatial_domains(adata, domain_key, title=f"{title} (ARI {ari:.3f})", ax=axes[1], **kwargs)
+    fig.tight_layout()
     return fig
 
 def plot_latent_umap(adata: ad.AnnData, color: str | list[str] = "spatial_vae_domain", basis: str = "X_spatial_vae_umap"):

@@ -21,10 +21,11 @@ import anndata as ad
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from .data import _parse_value, atomic_write, check_section, load_section, package_file, preprocess, read_settings
-from .data import settings_path as default_settings_path
-from .evaluation import (check_clustering_arguments, consensus_domains, find_domains, latent_umap, plot_latent_umap,
-                                    plot_spatial_domains, refine_domains, resolved_cluster_method, spare_component_counts,
+from .data import check_section, load_section, preprocess
+from .settings import _parse_value, atomic_write, package_file, read_settings
+from .settings import settings_path as default_settings_path
+from .evaluation import (check_clustering_arguments, color_domains, consensus_domains, find_domains, latent_umap,
+                                    plot_domain_maps, plot_latent_umap, refine_domains, resolved_cluster_method, spare_component_counts,
                                     score_domains, smooth_embedding, spatial_coherence)
 from .graph import grid_layout, spatial_edges
 from .distributed import train_distributed
@@ -117,6 +118,13 @@ def domains_from_settings(adata: ad.AnnData, edges: np.ndarray, settings: dict[s
             # the notes came from the labelling that led the vote: say what all of them were
             adata.uns["spatial_vae_domain"].update(use_rep=rep, extra_components=extras)
         if settings["evaluation"]["refine_hops"]: refine_domains(adata, edges, hops=settings["evaluation"]["refine_hops"])
+    labels = adata.obs["spatial_vae_domain"].astype("category").cat.remove_unused_categories()   # no empty domain in any legend
+    adata.obs["spatial_vae_domain"] = labels
+    asked = settings["evaluation"]["n_domains"]
+    if asked and len(labels.cat.categories) < asked:
+        adata.uns.setdefault("spatial_vae_qc", {}).setdefault("notes", []).append(
+            f"n_domains={asked} but {len(labels.cat.categories)} domains have spots: the mixture fits and their vote gave no spot "
+            f"to {asked - len(labels.cat.categories)} of them (too small, or too close to another); ask for fewer domains")
     return rep
 
 def training_arguments(settings: dict[str, dict]) -> dict:
@@ -181,14 +189,14 @@ def _pipeline_steps(data, dataset, s, features_key, label_key, progress, checkpo
                                                                                bin_size=d["bin_size"])
     if isinstance(data, ad.AnnData): check_section(adata, "the AnnData given")
     if label_key and label_key not in adata.obs:   # before the work, not after it
-        raise KeyError(f"label_key {label_key!r} is not an .obs column; columns are {list(adata.obs.columns)}")
+        raise KeyError(f"label_key (--label-key) {label_key!r} is not an .obs column; columns are {list(adata.obs.columns)}")
     if e["n_domains"] > adata.n_obs: raise ValueError(f"n_domains ({e['n_domains']}) is more than the section's {adata.n_obs} spots")
     lap("load", f"{adata.n_obs:,} spots x {adata.n_vars:,} genes")
     if features_key is None:
         preprocess(adata, **preprocessing_arguments(s))
         features_key = "X_pca"
     elif features_key not in adata.obsm:
-        raise KeyError(f"features_key {features_key!r} is not in .obsm (available: {list(adata.obsm)})")
+        raise KeyError(f"features_key (--features-key) {features_key!r} is not in .obsm (available: {list(adata.obsm)})")
     lap("preprocess", f"{adata.obsm[features_key].shape[1]} features per spot ({features_key})")
     method = g["method"]
     if method in ("hex", "square") and grid_layout(adata) is None:
@@ -222,6 +230,7 @@ def _pipeline_steps(data, dataset, s, features_key, label_key, progress, checkpo
                "spatial_coherence": spatial_coherence(adata, edges)}
     if label_key:
         metrics.update(label_key=label_key, **score_domains(adata, label_key))
+    color_domains(adata, "spatial_vae_domain", label_key)   # with an annotation: each domain in its best-matching class's colour
     metrics.update(final_loss=training.history.iloc[-1].to_dict(), epochs_run=len(training.history),
                    timings_s=timings, peak_memory_mb=peaks, settings=s, versions={p: version(p) for p in ("spatial-vae", "torch", "scanpy", "anndata")},
                    python=platform.python_version())
@@ -255,7 +264,7 @@ def train_from_settings(adata: ad.AnnData,              # the preprocessed secti
     n_models = ensemble_size(settings, adata.n_obs)
     result = train()
     members = [f"X_spatial_vae_member{i}" for i in range(1, n_models)]
-    for i, key in enumerate(members, 1): train(i, seed=t["seed"] + i, key_added=key)
+    for i, key in enumerate(members, 1): result.member_histories.append(train(i, seed=t["seed"] + i, key_added=key).history)
     adata.uns["spatial_vae_ensemble"] = {"members": members, "seeds": [t["seed"] + i for i in range(len(members) + 1)]}
     return result
 
@@ -271,9 +280,9 @@ def write_outputs(result: PipelineResult,   # what `run_pipeline` returned
         out = prepare_output_dir(out, overwrite)
         stage, old = _beside(out, "staging", os.getpid()), _beside(out, "old", os.getpid())
         adata, label_key = result.adata, result.metrics.get("label_key")
-        figures = {"spatial_clusters.png": lambda: plot_spatial_domains(adata, title="spatial_vae domains"),
+        figures = {"spatial_clusters.png": lambda: plot_domain_maps(adata, label_key, title="spatial_vae domains"),
                    "latent_space_umap.png": lambda: plot_latent_umap(adata, ["spatial_vae_domain"] + ([label_key] if label_key else [])),
-                   "loss_curves.png": lambda: plot_loss_history(result.training.history)}
+                   "loss_curves.png": lambda: plot_loss_history(result.training.history, others=result.training.member_histories)}
         text = json.dumps(result.metrics, indent=2, default=str)
         try:
             stage.mkdir()

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from .data import atomic_write, package_file
+from .settings import atomic_write, package_file
 
 # %% auto #0
 __all__ = ['report_template', 'report_parameters', 'check_report_parameters', 'report_name', 'ReportRun', 'run_report',

@@ -19,7 +19,7 @@ import scipy.sparse as sp
 import torch
 from tqdm.auto import tqdm
 
-from .data import atomic_write
+from .settings import atomic_write
 from .graph import edges_to_adjacency, neighbour_mean
 from .loss import EdgeLaplacian, seed_loss
 from .model import SpatialVAE
@@ -98,6 +98,7 @@ class TrainingResult:
     model: SpatialVAE
     history: pd.DataFrame
     stopped_early: bool = False
+    member_histories: list = field(default_factory=list)   # an ensemble's further models' histories (chapter 06)
 
 def _neighbour_batches(adj: sp.csr_matrix, n_seeds: int, gen: torch.Generator, spots: np.ndarray | None = None,
                        n_batches: int | None = None):
@@ -260,12 +261,19 @@ def train_spatial_vae(adata: ad.AnnData, edges: np.ndarray, *, features_key: str
     return TrainingResult(model.cpu(), history, stopped_early)
 
 # %% ../nbs/04_training.ipynb #4e454305
-def plot_loss_history(history: pd.DataFrame, title: str = "spatial VAE training"):
-    "One panel per loss term against epoch; returns the figure."
+def plot_loss_history(history: pd.DataFrame,               # one row per epoch, one column per loss term
+                      title: str = "spatial VAE training",  # the figure's title
+                      others: list[pd.DataFrame] = (),      # further models' histories (an ensemble), drawn beside the first
+                     ):
+    "One panel per loss term against epoch, a line per model; returns the figure."
     import matplotlib.pyplot as plt
     terms = [c for c in ("total", "reconstruction", "kl", "spatial") if c in history]
     fig, axes = plt.subplots(1, len(terms), figsize=(3.2 * len(terms), 2.8))
+    runs = [history, *others]
     for ax, term in zip(np.atleast_1d(axes), terms):
-        ax.plot(history.index, history[term]); ax.set_title(term); ax.set_xlabel("epoch")
+        for i, run in enumerate(runs):
+            ax.plot(run.index, run[term], lw=1.2 if i == 0 else 0.8, alpha=1 if i == 0 else 0.7, label=f"model {i + 1}")
+        ax.set_title(term); ax.set_xlabel("epoch"); ax.set_ylabel("loss per spot" if term != "spatial" else "per edge")
+    if len(runs) > 1: np.atleast_1d(axes)[0].legend(fontsize=7, frameon=False)
     fig.suptitle(title); fig.tight_layout()
     return fig

@@ -191,7 +191,7 @@ def test_label_key_typo_is_reported_before_the_work(tmp_path, capsys, monkeypatc
     monkeypatch.setattr(pipeline, "preprocess", no_training)
     assert main(["run", "--out", str(tmp_path / "o"), "--label-key", "domian", "--quiet"]) == 2
     err = capsys.readouterr().err
-    assert "label_key 'domian' is not an .obs column" in err and "'domain'" in err
+    assert "label_key (--label-key) 'domian' is not an .obs column" in err and "'domain'" in err
 
 
 @pytest.mark.parametrize("text, message", [
