@@ -57,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
                          "Options left out take their values from settings.ini.")
     src = run.add_mutually_exclusive_group()
     src.add_argument("--data", type=Path, help="Space Ranger outs/ folder (Visium or Visium HD) or .h5ad file (default: built-in synthetic section)")
-    src.add_argument("--dataset", help="a downloadable 10x dataset, e.g. Visium_Human_Breast_Cancer")
+    src.add_argument("--dataset", help="a downloadable 10x dataset, e.g. Visium_Human_Breast_Cancer, or synthetic (the built-in section)")
     run.add_argument("--out", type=Path, default=Path("spatial_vae_output"), help="output folder (default: spatial_vae_output)")
     run.add_argument("--overwrite", action="store_true", help="allow writing into a non-empty output folder")
     run.add_argument("--label-key", help="score domains against this .obs column (ARI/NMI)")
@@ -71,13 +71,14 @@ def build_parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("report", help="papermill reports for one or many sections",
                          description="Run the report notebook (papermill) once per section or parameter set.")
     rep.add_argument("--data", type=Path, action="append", default=[], help="a section (repeat for several)")
-    rep.add_argument("--dataset", action="append", default=[], help="a downloadable 10x dataset (repeat for several)")
+    rep.add_argument("--dataset", action="append", default=[], help="a downloadable 10x dataset, or synthetic (repeat for several)")
     rep.add_argument("--batch", type=Path, help="JSON list of parameter dicts, one report each")
     rep.add_argument("--out", type=Path, default=Path("reports"), help="reports folder (default: reports)")
     rep.add_argument("--overwrite", action="store_true", help="replace earlier reports of the same name")
     rep.add_argument("--label-key", help="score domains against this .obs column")
     rep.add_argument("--features-key", help="use this .obsm matrix as model input")
     rep.add_argument("--kernel", help="Jupyter kernel to run the notebooks (default: the template's python3)")
+    rep.add_argument("--show-code", action="store_true", help="keep the code cells in report.html (report.ipynb always has them)")
     rep.add_argument("--quiet", action="store_true", help="no progress bar")
     for name in REPORT_OPTIONS:
         rep.add_argument(f"--{name.replace('_', '-')}", type=RUN_OPTIONS[name][0], help=_with_default(name, RUN_OPTIONS[name][1]))
@@ -133,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "run": run_command(args)
         if args.command == "report":
             from spatial_vae.report import run_reports
-            results = run_reports(report_runs(args), args.out, args.overwrite, not args.quiet, args.kernel)
+            results = run_reports(report_runs(args), args.out, args.overwrite, not args.quiet, args.kernel, args.show_code)
             if any(r.error for r in results): return 1
     except KeyboardInterrupt as e:                      # Ctrl-C: say where the work was kept, no traceback
         print(f"spatial-vae: {e.args[0] if e.args else 'interrupted'}", file=sys.stderr)

@@ -21,11 +21,11 @@ import scipy.sparse as sp
 from .settings import atomic_write, project_root, read_settings
 
 # %% auto #0
-__all__ = ['POSITION_COLUMNS', 'POSITION_FILES', 'HD_BIN_FOLDER', 'TENX_BASE', 'VISIUM_DATASETS', 'NORMALIZATIONS',
+__all__ = ['POSITION_COLUMNS', 'POSITION_FILES', 'HD_BIN_FOLDER', 'TENX_BASE', 'VISIUM_DATASETS', 'BUILTIN', 'NORMALIZATIONS',
            'PEARSON_MAX_SPOTS', 'synthetic_visium', 'synthetic_hd', 'read_positions', 'read_scalefactors',
            'read_images', 'read_10x_matrix', 'spaceranger_folder', 'read_spaceranger', 'write_10x_h5',
            'write_spaceranger_hd', 'shared_data_dir', 'dataset_files', 'download_visium', 'check_section',
-           'load_section', 'use_counts', 'preprocess']
+           'load_section', 'input_checksum', 'use_counts', 'preprocess']
 
 # %% ../nbs/00_data.ipynb #a683c17e
 def _synthetic_domains(u: np.ndarray, v: np.ndarray, n_domains: int) -> np.ndarray:
@@ -411,6 +411,8 @@ def check_section(adata: ad.AnnData, source: str = "data") -> ad.AnnData:
                          "infinite values; spatial_vae expects raw counts")
     return adata
 
+BUILTIN = "synthetic"   # the built-in section's name where a dataset name is expected: `--dataset synthetic`
+
 def load_section(data: str | Path | None = None,  # Space Ranger folder (Visium or Visium HD) or `.h5ad`; None: `dataset`, else the built-in section
                  dataset: str | None = None,      # a downloadable 10x dataset name
                  *, cache_dir=None,               # where downloads are kept (None: settings.ini's cache_dir)
@@ -419,6 +421,7 @@ def load_section(data: str | Path | None = None,  # Space Ranger folder (Visium 
                 ) -> ad.AnnData:
     "Load a section from a Space Ranger folder (Visium or Visium HD), an `.h5ad`, a 10x dataset name, or the built-in synthetic data."
     if data is not None and dataset is not None: raise ValueError("give either data or dataset, not both")
+    if dataset == BUILTIN: dataset = None                  # the built-in section by name (a report batch, --dataset)
     if dataset is not None:
         return check_section(read_spaceranger(download_visium(dataset, cache_dir, progress), library_id=dataset), dataset)
     if data is None:
@@ -433,6 +436,23 @@ def load_section(data: str | Path | None = None,  # Space Ranger folder (Visium 
         if adata.var_names.has_duplicates: adata.var_names_make_unique()
     else: adata = read_spaceranger(data, bin_size=bin_size)
     return check_section(adata, str(data))
+
+def input_checksum(data: str | Path | None = None,  # what `load_section` was given: a file, a Space Ranger folder, or None
+                   bin_size: int | None = None,     # Visium HD: the bin size read (None: settings.ini's bin_size)
+                  ) -> dict:                        # the path, the files read and one sha256 over them
+    "What a run read, for its record: one sha256 over the `.h5ad`, or over a Space Ranger folder's matrix, positions and scale factors."
+    import hashlib
+    if data is None: return {"path": "built-in synthetic section"}
+    path = Path(data)
+    if path.is_file(): files = [path]
+    else:
+        folder = spaceranger_folder(path, bin_size)
+        files = sorted([_find_matrix(folder)[0], *(folder / "spatial").glob("tissue_positions*"), folder / "spatial" / "scalefactors_json.json"])
+    digest = hashlib.sha256()
+    for f in files:
+        with open(f, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""): digest.update(block)
+    return {"path": str(path.resolve()), "files": [str(f.relative_to(path)) if f != path else f.name for f in files], "sha256": digest.hexdigest()}
 
 # %% ../nbs/00_data.ipynb #180bf150
 NORMALIZATIONS = ("auto", "pearson", "log1p")

@@ -52,7 +52,7 @@ def _worker(job_dir: str) -> dict:
     "One DDP worker, run by torch's elastic launcher: trains on its share of seed spots, gradients averaged every step."
     import torch.distributed as dist
     from torch.nn.parallel import DistributedDataParallel
-    from tqdm.auto import tqdm
+    from spatial_vae.training import tqdm
     job_dir = Path(job_dir)
     job = torch.load(job_dir / "job.pt", weights_only=True)
     p = job["params"]

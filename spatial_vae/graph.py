@@ -79,8 +79,9 @@ def spatial_edges(adata: ad.AnnData, method: str = "auto", n_neighbors: int = 6,
 def degree_summary(edges: np.ndarray, n_spots: int) -> pd.Series:
     "Degree statistics of an edge index: mean, min, max, and how many spots have no neighbour."
     degree = np.bincount(edges[0], minlength=n_spots)
-    return pd.Series({"spots": n_spots, "edges (directed)": edges.shape[1], "mean degree": degree.mean(),
-                      "min degree": degree.min(), "max degree": degree.max(), "isolated spots": int((degree == 0).sum())})
+    return pd.Series({"spots": int(n_spots), "edges (directed)": int(edges.shape[1]), "mean degree": round(float(degree.mean()), 2),
+                      "min degree": int(degree.min()), "max degree": int(degree.max()), "isolated spots": int((degree == 0).sum())},
+                     dtype=object)   # counts print as counts, not 3639.000000
 
 # %% ../nbs/01_graph.ipynb #d01b82de
 def edges_to_adjacency(edges: np.ndarray, n_spots: int) -> sp.csr_matrix:

@@ -14,6 +14,7 @@ import sys
 import time
 import warnings
 from dataclasses import dataclass, field
+from datetime import datetime
 from importlib.metadata import version
 from pathlib import Path
 
@@ -21,7 +22,7 @@ import anndata as ad
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from .data import check_section, load_section, preprocess
+from .data import check_section, input_checksum, load_section, preprocess
 from .settings import _parse_value, atomic_write, package_file, read_settings
 from .settings import settings_path as default_settings_path
 from .evaluation import (check_clustering_arguments, color_domains, consensus_domains, find_domains, latent_umap,
@@ -232,8 +233,11 @@ def _pipeline_steps(data, dataset, s, features_key, label_key, progress, checkpo
         metrics.update(label_key=label_key, **score_domains(adata, label_key))
     color_domains(adata, "spatial_vae_domain", label_key)   # with an annotation: each domain in its best-matching class's colour
     metrics.update(final_loss=training.history.iloc[-1].to_dict(), epochs_run=len(training.history),
-                   timings_s=timings, peak_memory_mb=peaks, settings=s, versions={p: version(p) for p in ("spatial-vae", "torch", "scanpy", "anndata")},
-                   python=platform.python_version())
+                   timings_s=timings, peak_memory_mb=peaks, settings=s, python=platform.python_version(),
+                   versions={p: version(p) for p in ("spatial-vae", "torch", "scanpy", "squidpy", "anndata", "numpy", "scikit-learn", "umap-learn")},
+                   date=datetime.now().astimezone().isoformat(timespec="seconds"),   # what was run, on what, when: the record a report shows
+                   input={"path": "an AnnData given in Python"} if isinstance(data, ad.AnnData) else
+                         {"dataset": dataset} if dataset else input_checksum(data, d["bin_size"]))
     adata.uns["spatial_vae_metrics"] = json.loads(json.dumps(metrics, default=str))["timings_s"]
     return PipelineResult(adata, training, metrics, edges)
 

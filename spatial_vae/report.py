@@ -10,11 +10,12 @@ import math
 import os
 import re
 import shutil
+import sys
+import time
 import traceback
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-
-from tqdm.auto import tqdm
 
 from .settings import atomic_write, package_file
 
@@ -63,13 +64,30 @@ class ReportRun:
     folder: Path
     error: str | None = None
 
-def _to_html(notebook: Path, html: Path) -> None:
-    "Export an executed notebook to HTML, atomically."
+def _to_html(notebook: Path, html: Path, show_code: bool = False) -> None:
+    "Export an executed notebook to HTML, atomically; the code cells are left out unless `show_code` (the notebook keeps them)."
     from nbconvert import HTMLExporter
-    body, _ = HTMLExporter().from_filename(str(notebook))
+    body, _ = HTMLExporter(exclude_input=not show_code, exclude_input_prompt=True, exclude_output_prompt=True).from_filename(str(notebook))
     atomic_write(html, lambda p: p.write_text(body, encoding="utf-8"))
 
-def run_report(params: dict, out: str | Path, overwrite: bool = False, kernel: str | None = None) -> ReportRun:
+@contextmanager
+def _stderr_to(path: Path):
+    "Send file descriptor 2 to `path` while the block runs: the Jupyter kernel papermill starts inherits it, so its log lines go there, not to the terminal."
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(path, "ab") as log:
+            os.dup2(log.fileno(), 2)
+            yield
+    finally:
+        sys.stderr.flush(); os.dup2(saved, 2); os.close(saved)
+
+def run_report(params: dict,                  # one report's parameters (the template's names, and optionally `name`)
+               out: str | Path,               # the reports folder; this report goes to `out/<name>/`
+               overwrite: bool = False,       # replace a finished report of the same name
+               kernel: str | None = None,     # the Jupyter kernel (default: the template's python3)
+               show_code: bool = False,       # keep the code cells in report.html (report.ipynb always has them)
+              ) -> ReportRun:
     "Execute the report notebook with `params` into `out/<name>/`; never overwrites a finished report unless asked."
     import papermill as pm
     check_report_parameters(params, report_parameters())
@@ -84,27 +102,37 @@ def run_report(params: dict, out: str | Path, overwrite: bool = False, kernel: s
     atomic_write(folder / "parameters.json", lambda p: p.write_text(json.dumps(nb_params, indent=2)))
     partial = folder / ".report.partial.ipynb"
     try:
-        pm.execute_notebook(str(report_template()), str(partial), parameters=nb_params, kernel_name=kernel,
-                            progress_bar=False, cwd=str(folder))
+        with _stderr_to(folder / "kernel.log"):     # the kernel's own warnings (transport, ...) are a log, not a message
+            pm.execute_notebook(str(report_template()), str(partial), parameters=nb_params, kernel_name=kernel,
+                                progress_bar=False, cwd=str(folder))
     except Exception as e:
         failed = folder / "report.failed.ipynb"
         if partial.exists(): os.replace(partial, failed)
         reason = str(getattr(e, "evalue", "") or e).strip().splitlines()
         return ReportRun(name, folder, f"{getattr(e, 'ename', type(e).__name__)}: {reason[-1] if reason else ''} (see {failed})")
     os.replace(partial, folder / "report.ipynb")
-    _to_html(folder / "report.ipynb", folder / "report.html")
+    _to_html(folder / "report.ipynb", folder / "report.html", show_code)
     return ReportRun(name, folder)
 
-def run_reports(runs: list[dict], out: str | Path, overwrite: bool = False, progress: bool = True,
-                kernel: str | None = None) -> list[ReportRun]:
+def run_reports(runs: list[dict],            # one dict of parameters per report
+                out: str | Path,             # the reports folder
+                overwrite: bool = False,     # replace finished reports of the same names
+                progress: bool = True,       # a line per report as it starts and ends
+                kernel: str | None = None,   # the Jupyter kernel
+                show_code: bool = False,     # keep the code cells in the HTML reports
+               ) -> list[ReportRun]:
     "Run a batch of reports (one dict of parameters each), keep going past failures, and summarise at the end."
     declared = report_parameters()
     for i, params in enumerate(runs, 1): check_report_parameters(params, declared, f"run {i}")   # all checked before any runs
     names = [report_name(p) for p in runs]
     if len(set(names)) != len(names): raise ValueError(f"report names must be unique, got {names}: give each run a 'name'")
     results = []
-    for params in tqdm(runs, desc="reports", disable=not progress):
-        results.append(run_report(params, out, overwrite, kernel))
+    for i, (params, name) in enumerate(zip(runs, names), 1):
+        if progress: print(f"report {i}/{len(runs)} {name}: running", file=sys.stderr, flush=True)
+        start = time.perf_counter()
+        results.append(run_report(params, out, overwrite, kernel, show_code))
+        if progress: print(f"report {i}/{len(runs)} {name}: {'FAILED' if results[-1].error else 'done'} in "
+                           f"{time.perf_counter() - start:.0f} s", file=sys.stderr, flush=True)
     failed = [r for r in results if r.error]
     print(f"{len(results) - len(failed)} of {len(results)} reports written to {Path(out)}")
     for r in failed: print(f"  FAILED {r.name}: {r.error}")

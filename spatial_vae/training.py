@@ -9,6 +9,7 @@ import os
 import random
 import signal
 import threading
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,7 +18,10 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 import torch
-from tqdm.auto import tqdm
+
+with warnings.catch_warnings():   # tqdm.auto warns in a kernel without ipywidgets (papermill reports), then draws text bars
+    warnings.simplefilter("ignore")
+    from tqdm.auto import tqdm
 
 from .settings import atomic_write
 from .graph import edges_to_adjacency, neighbour_mean

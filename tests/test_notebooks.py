@@ -77,3 +77,18 @@ def test_chapter_has_papermill_parameters(notebook):
     assert len(tagged) == 1, f"{notebook}: {len(tagged)} cells tagged 'parameters'"
     source = "".join(tagged[0]["source"])
     assert "data = " in source and "seed = " in source
+
+
+@pytest.mark.parametrize("notebook", [n for n in NOTEBOOKS if n[:2].isdigit() and (n < "06" or n >= "09")] + ["report_template.ipynb"])
+def test_papermill_reads_every_parameter(notebook, caplog):
+    "papermill parses each line of the parameters cell: a line it cannot parse is dropped, and the parameter silently ignored."
+    import json
+    import logging
+    import papermill as pm
+    with caplog.at_level(logging.WARNING):
+        found = set(pm.inspect_notebook(str(NBS / notebook)))
+    assert not [r.message for r in caplog.records if "Unable to parse" in r.message]
+    cells = json.loads((NBS / notebook).read_text())["cells"]
+    source = "".join(next(c for c in cells if "parameters" in c["metadata"].get("tags", []))["source"])
+    assigned = set(re.findall(r"^(\w+)\s*=", source, re.M))
+    assert assigned == found, f"{notebook}: papermill sees {sorted(found)}, the cell assigns {sorted(assigned)}"
