@@ -92,3 +92,12 @@ def test_papermill_reads_every_parameter(notebook, caplog):
     source = "".join(next(c for c in cells if "parameters" in c["metadata"].get("tags", []))["source"])
     assigned = set(re.findall(r"^(\w+)\s*=", source, re.M))
     assert assigned == found, f"{notebook}: papermill sees {sorted(found)}, the cell assigns {sorted(assigned)}"
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS)
+def test_notebook_is_stored_as_jupyter_writes_it(notebook):
+    "Opening a chapter in JupyterLab and saving it changes nothing: the file is nbformat's own serialisation."
+    import nbformat
+    text = (NBS / notebook).read_text(encoding="utf-8")
+    assert nbformat.writes(nbformat.reads(text, as_version=4)) + "\n" == text, \
+        f"{notebook} differs from what Jupyter would save; normalise it with nbformat.write(nbformat.read(f, 4), f)"
