@@ -49,7 +49,9 @@ def run_size(n: int | str, seed: int = 0) -> dict:
     from spatial_vae.pipeline import peak_memory_mb, run_pipeline, write_outputs
     t0, version = time.perf_counter(), _version()          # the code this run loaded, not the HEAD when it ends
     realistic = not str(n).isdigit()
-    adata = ad_read(HD_DATA / f"{n}.h5ad") if realistic else synthetic_hd(int(n), seed=seed)
+    if realistic and not (HD_DATA / f"{n}.h5ad").exists(): raise SystemExit(f"{HD_DATA / n}.h5ad is missing: build it with bench/hd_sections.py")
+    from spatial_vae.data import load_section            # as a user's file is read: bins summed into bin_size squares
+    adata = load_section(HD_DATA / f"{n}.h5ad") if realistic else synthetic_hd(int(n), seed=seed)
     label = adata.uns["ground_truth_key"]
     steps = {"generate": {"s": round(time.perf_counter() - t0, 2), "peak_mb": peak_memory_mb()}}
     n_domains = adata.obs[label].nunique()
@@ -67,7 +69,7 @@ def run_size(n: int | str, seed: int = 0) -> dict:
     from spatial_vae.evaluation import find_domains, score_domains
     find_domains(result.adata, use_rep="X_spatial_vae", n_domains=n_domains, seed=seed, key_added="raw_mu")
     ari_raw = score_domains(result.adata, label, "raw_mu")["ari"]
-    return {"method": "spatial_vae", "n_spots": int(adata.n_obs), "section": str(n) if realistic else "synthetic_hd", "seed": seed, "steps": steps,
+    return {"method": "spatial_vae", "n_spots": int(adata.n_obs), "pooled": adata.uns.get("spatial_vae_pooled"), "section": str(n) if realistic else "synthetic_hd", "seed": seed, "steps": steps,
             "median_umis": float(np.median(np.asarray(result.adata.layers["counts"].sum(1)).ravel())),
             "ensemble": m["settings"]["training"]["ensemble"], "version": version,
             "pipeline_s": round(sum(v["s"] for k, v in steps.items() if k != "generate"), 1),
@@ -77,12 +79,6 @@ def run_size(n: int | str, seed: int = 0) -> dict:
             "epochs": params["epochs"], "batch_size": params["batch_size"], "graph": m["graph"],
             "output_mb": round(out_mb, 1), "cpus": os.cpu_count(), "python": platform.python_version(),
             "torch_threads": m["settings"]["training"]["num_threads"]}
-
-
-def ad_read(path: Path):
-    import anndata as ad
-    if not path.exists(): raise SystemExit(f"{path} is missing: build it with bench/hd_sections.py")
-    return ad.read_h5ad(path)
 
 
 def _version() -> str:
@@ -133,14 +129,17 @@ def realistic_table(rows: list[dict]) -> list[str]:
              "area). Same pipeline call as above (defaults, 7 domains, one process per section), measured on 2026-12-01 with "
              "other jobs on the machine, so times are upper bounds. Above 20,000 spots the default trains one model (no "
              "ensemble vote) in minibatches. For scale: the same section's 3,639 Visium spots score ARI 0.631 with the "
-             "default (seed 0). At HD sparsity the model does not learn the layers yet: ARI 0.10-0.13, and the raw "
-             "embedding 0.04-0.12. Counts summed over each bin's neighbourhood before normalisation help plain PCA "
-             "(bench/hd_sections.py's notes); the pipeline does not do that yet.", "",
-             "| section | bins | median UMIs per bin | " + " | ".join(f"{s} s" for s in STEPS[1:])
+             "default (seed 0). On the bins themselves the model did not learn the layers: ARI 0.10-0.13, and the raw "
+             "embedding 0.04-0.12. Since 2026-12-01 (settings.ini bin_size = 48) a section's bins are summed into 48 µm "
+             "squares before the analysis (data.pool_bins; bench/hd_diagnosis.py measured the choice).", "",
+             "| section | bins | analysed as | median UMIs per unit | " + " | ".join(f"{s} s" for s in STEPS[1:])
              + " | pipeline s | peak MB | ARI | ARI without smoothing | normalization | epochs x batch | version |",
-             "|" + "---|" * (len(STEPS) + 9)]
+             "|" + "---|" * (len(STEPS) + 10)]
     for r in rows:
-        lines.append(f"| {r['section']} | {r['n_spots']:,} | {r['median_umis']:.0f} | " + " | ".join(f"{r['steps'][s]['s']:.1f}" for s in STEPS[1:])
+        pooled = r.get("pooled")
+        unit = f"{pooled['squares']:,} squares of {pooled['square_um']:g} µm" if pooled else "the bins"
+        lines.append(f"| {r['section']} | {pooled['bins'] if pooled else r['n_spots']:,} | {unit} | {r['median_umis']:.0f} | "
+                     + " | ".join(f"{r['steps'][s]['s']:.1f}" for s in STEPS[1:])
                      + f" | {r['pipeline_s']:.0f} | {r['peak_mb']:.0f} | {r['ari']:.3f} | {r['ari_unsmoothed_mu']:.3f} | {r['normalization']}"
                      f" | {r['epochs']} x {r['batch_size'] or 'full'} | {r.get('version', '')} |")
     return lines

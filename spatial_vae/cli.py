@@ -32,7 +32,7 @@ RUN_OPTIONS = {  # option: (type, help); defaults come from settings.ini
     "workers": (int, "DDP worker processes for training (1: none)"),
     "ensemble": (int, "models whose domains are put to a vote (0: auto, 1: a single model)"),
     "n_pcs": (int, "principal components used as model input"), "n_top_genes": (int, "highly variable genes"),
-    "normalization": (str, "auto, pearson or log1p"), "bin_size": (int, "Visium HD: the bin size in µm to read (2, 8 or 16)"),
+    "normalization": (str, "auto, pearson or log1p"), "bin_size": (int, "Visium HD: the side in µm of the squares analysed: 2, 8 or 16 (Space Ranger's bins) or a multiple, whose bins are summed"),
     "smoothing_hops": (int, "embedding smoothing steps before clustering (0: off)"),
     "refine_hops": (int, "majority-vote label refinement radius in rings (0: off)"),
     "extra_components": (auto_or_ints, "mixture components fitted beyond n_domains, then merged back by average linkage (0: off); "

@@ -23,7 +23,7 @@ from .settings import atomic_write, project_root, read_settings
 # %% auto #0
 __all__ = ['POSITION_COLUMNS', 'POSITION_FILES', 'HD_BIN_FOLDER', 'TENX_BASE', 'VISIUM_DATASETS', 'BUILTIN', 'NORMALIZATIONS',
            'PEARSON_MAX_SPOTS', 'synthetic_visium', 'synthetic_hd', 'read_positions', 'read_scalefactors',
-           'read_images', 'read_10x_matrix', 'spaceranger_folder', 'read_spaceranger', 'write_10x_h5',
+           'read_images', 'read_10x_matrix', 'spaceranger_folder', 'read_spaceranger', 'pool_bins', 'write_10x_h5',
            'write_spaceranger_hd', 'shared_data_dir', 'dataset_files', 'download_visium', 'check_section',
            'load_section', 'input_checksum', 'use_counts', 'preprocess']
 
@@ -241,7 +241,7 @@ HD_BIN_FOLDER = "square_{:03d}um"   # Space Ranger's name for the folder of one 
 def spaceranger_folder(path: str | Path,    # a sample folder, its `outs/`, `outs/binned_outputs/` or one `square_XXXum/`
                        bin_size: int | None = None,  # Visium HD: the bin size in µm whose folder is read (2, 8, 16); None: settings.ini's bin_size
                       ) -> Path:            # the folder holding the matrix `.h5` and `spatial/`
-    "The folder to read: `outs/` for Visium, `outs/binned_outputs/square_XXXum` for Visium HD (a `square_XXXum` path is read as given)."
+    "The folder to read: `outs/` for Visium, `outs/binned_outputs/square_XXXum` for Visium HD (for a bin size Space Ranger did not write, the largest of its sizes that divides it; a `square_XXXum` path is read as given)."
     path = Path(path)
     if not path.exists(): raise FileNotFoundError(f"data folder not found: {path}")
     outs = path / "outs" if (path / "outs").is_dir() else path
@@ -251,11 +251,12 @@ def spaceranger_folder(path: str | Path,    # a sample folder, its `outs/`, `out
     if not (isinstance(bin_size, int) and not isinstance(bin_size, bool) and bin_size > 0):
         raise ValueError(f"bin_size must be a positive whole number of µm (2, 8 or 16), got {bin_size!r}")
     folder = binned / HD_BIN_FOLDER.format(bin_size)
-    if not folder.is_dir():
-        sizes = sorted(int(p.name[7:-2]) for p in binned.glob("square_*um") if p.name[7:-2].isdigit())
-        raise FileNotFoundError(f"no {folder.name} in {binned}: this Visium HD run has bins of {sizes or 'no'} µm; "
-                                "choose one with --bin-size (bin_size)")
-    return folder
+    if folder.is_dir(): return folder
+    sizes = sorted(int(p.name[7:-2]) for p in binned.glob("square_*um") if p.name[7:-2].isdigit())
+    finer = [size for size in sizes if bin_size % size == 0]
+    if finer: return binned / HD_BIN_FOLDER.format(max(finer))   # `load_section` sums its bins into bin_size squares
+    raise FileNotFoundError(f"no {folder.name} in {binned}: this Visium HD run has bins of {sizes or 'no'} µm; "
+                            "choose one of them with --bin-size (bin_size), or a whole multiple of one")
 
 def read_spaceranger(path: str | Path,               # a Space Ranger sample folder or its `outs/` (Visium or Visium HD)
                      library_id: str | None = None,  # key in `.uns['spatial']` (default: the sample folder's name)
@@ -293,6 +294,42 @@ def read_spaceranger(path: str | Path,               # a Space Ranger sample fol
     if load_images and not images:
         warnings.warn(f"no tissue_lowres_image.png or tissue_hires_image.png in {spatial_dir}: plots draw spots without the tissue image")
     return adata
+
+def pool_bins(adata: ad.AnnData,   # Visium HD bins: counts in `.X`, `.obs` array_row/array_col, scale factors with `bin_size_um`
+              size_um: int,        # the side of the squares to analyse: a whole multiple of the bins' side
+             ) -> ad.AnnData:      # one row per square: summed counts, mean position, each label column's majority
+    "Sum square bins into larger squares (8 µm bins into 48 µm squares, 36 at a time), as Space Ranger sums 2 µm bins into 8 and 16 µm ones; `.uns['spatial_vae_pooled']` says what was done."
+    lib = next(iter(adata.uns.get("spatial", {})), None)
+    scales = adata.uns["spatial"][lib]["scalefactors"] if lib else {}
+    if "bin_size_um" not in scales: raise ValueError("pool_bins needs Visium HD bins: no bin_size_um in the scale factors")
+    bin_um = float(scales["bin_size_um"])
+    k = int(round(size_um / bin_um))
+    if k < 1 or abs(k * bin_um - size_um) > 1e-6:
+        raise ValueError(f"bin_size = {size_um} µm is not a whole multiple of the section's {bin_um:g} µm bins")
+    rows, cols = adata.obs["array_row"].to_numpy(int) // k, adata.obs["array_col"].to_numpy(int) // k
+    square = np.unique(rows * (cols.max() + 1) + cols, return_inverse=True)[1]   # each bin's square
+    n = square.max() + 1
+    member = sp.csr_matrix((np.ones(adata.n_obs, np.float32), (square, np.arange(adata.n_obs))), shape=(n, adata.n_obs))
+    size = np.asarray(member.sum(1)).ravel()
+    sq_rows, sq_cols = np.zeros(n, int), np.zeros(n, int)
+    sq_rows[square], sq_cols[square] = rows, cols
+    obs = pd.DataFrame({"in_tissue": 1, "array_row": sq_rows, "array_col": sq_cols, "n_bins": size.astype(int)},
+                       index=[f"s_{size_um:03.0f}um_{r:05d}_{c:05d}-1" for r, c in zip(sq_rows, sq_cols)])
+    for name, column in adata.obs.items():   # annotations: each square takes the label most of its bins carry
+        if name in obs or not isinstance(column.dtype, pd.CategoricalDtype): continue
+        codes = column.cat.codes.to_numpy(); has = codes >= 0
+        onehot = sp.csr_matrix((np.ones(int(has.sum()), np.float32), (np.flatnonzero(has), codes[has])),
+                               shape=(adata.n_obs, len(column.cat.categories)))
+        votes = (member @ onehot).toarray()
+        obs[name] = pd.Categorical.from_codes(np.where(votes.max(1) > 0, votes.argmax(1), -1), categories=column.cat.categories)
+    pooled = ad.AnnData(sp.csr_matrix(member @ sp.csr_matrix(adata.X, dtype=np.float32)), obs=obs, var=adata.var.copy())
+    pooled.obsm["spatial"] = (member @ np.asarray(adata.obsm["spatial"], dtype=float)) / size[:, None]
+    pooled.uns["spatial"] = {lib: {**adata.uns["spatial"][lib], "scalefactors": {
+        **scales, "bin_size_um": float(size_um), "spot_diameter_fullres": float(scales["spot_diameter_fullres"]) * k}}}
+    for key in ("ground_truth_key",):
+        if key in adata.uns: pooled.uns[key] = adata.uns[key]
+    pooled.uns["spatial_vae_pooled"] = {"bin_size_um": bin_um, "square_um": float(size_um), "bins": int(adata.n_obs), "squares": int(n)}
+    return pooled
 
 # %% ../nbs/00_data.ipynb #b9f846b4
 def write_10x_h5(adata: ad.AnnData,   # spots x genes, integer counts in `.X`; `.var['gene_ids']` used when present
@@ -435,6 +472,11 @@ def load_section(data: str | Path | None = None,  # Space Ranger folder (Visium 
         except Exception as e: raise ValueError(f"cannot read {data}: truncated or not an .h5ad ({type(e).__name__}: {e})") from None
         if adata.var_names.has_duplicates: adata.var_names_make_unique()
     else: adata = read_spaceranger(data, bin_size=bin_size)
+    lib = next(iter(adata.uns.get("spatial", {})), None)
+    bin_um = adata.uns["spatial"][lib].get("scalefactors", {}).get("bin_size_um") if lib else None
+    if bin_um is not None:   # Visium HD: bins finer than bin_size are summed into bin_size squares
+        size = read_settings()["data"]["bin_size"] if bin_size is None else bin_size
+        if size > float(bin_um): adata = pool_bins(adata, size)
     return check_section(adata, str(data))
 
 def input_checksum(data: str | Path | None = None,  # what `load_section` was given: a file, a Space Ranger folder, or None

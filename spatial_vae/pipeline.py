@@ -177,6 +177,12 @@ def run_pipeline(data=None,                  # Space Ranger folder, .h5ad or Ann
     with threadpool_limits(threads if threads >= 1 else None):
         return _pipeline_steps(data, dataset, s, features_key, label_key, progress, checkpoints, resume)
 
+def _pooled_note(adata: ad.AnnData) -> list[str]:
+    "A note for a Visium HD section whose bins `load_section` summed into squares (`pool_bins`)."
+    p = adata.uns.get("spatial_vae_pooled")
+    return [f"Visium HD: {p['bins']:,} bins of {p['bin_size_um']:g} µm summed into {p['squares']:,} squares of {p['square_um']:g} µm "
+            f"(bin_size = {p['square_um']:g}); the domains are the squares'"] if p else []
+
 def _pipeline_steps(data, dataset, s, features_key, label_key, progress, checkpoints=None, resume=False) -> PipelineResult:
     "run_pipeline's steps on merged settings `s`."
     d, g, t, e = (s[k] for k in ("data", "graph", "training", "evaluation"))
@@ -224,7 +230,7 @@ def _pipeline_steps(data, dataset, s, features_key, label_key, progress, checkpo
     label_key = label_key or adata.uns.get("ground_truth_key")
     metrics = {"n_spots": adata.n_obs, "n_genes": adata.n_vars, "features_key": features_key, "graph": method,
                "normalization": adata.uns.get("spatial_vae_qc", {}).get("normalization"), "clustered": rep,
-               "notes": list(adata.uns.get("spatial_vae_qc", {}).get("notes", [])),   # settings the data could not meet, and what was used
+               "notes": _pooled_note(adata) + list(adata.uns.get("spatial_vae_qc", {}).get("notes", [])),   # settings the data could not meet, and what was used
                "refined": bool(e["refine_hops"]), "ensemble": len(adata.uns["spatial_vae_ensemble"]["members"]) + 1,
                "agreement": adata.uns["spatial_vae_domain"].get("agreement"),
                "n_edges": int(edges.shape[1]), "n_domains": int(adata.obs["spatial_vae_domain"].nunique()),
