@@ -53,6 +53,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                   'spatial_vae/evaluation.py'),
                                         'spatial_vae.evaluation.consensus_domains': ( 'evaluation.html#consensus_domains',
                                                                                       'spatial_vae/evaluation.py'),
+                                        'spatial_vae.evaluation.domain_confidence': ( 'evaluation.html#domain_confidence',
+                                                                                      'spatial_vae/evaluation.py'),
                                         'spatial_vae.evaluation.domain_palette': ( 'evaluation.html#domain_palette',
                                                                                    'spatial_vae/evaluation.py'),
                                         'spatial_vae.evaluation.find_domains': ( 'evaluation.html#find_domains',

@@ -22,8 +22,8 @@ from .graph import edges_to_adjacency, neighbour_mean
 __all__ = ['CLUSTER_METHODS', 'CLUSTER_STARTS', 'DOMAINS_PER_SPARE', 'fit_sample', 'whiten_means', 'merge_closest_components',
            'check_clustering_arguments', 'spare_component_counts', 'resolved_cluster_method', 'find_domains',
            'score_domains', 'spatial_coherence', 'smooth_embedding', 'refine_domains', 'match_labels',
-           'consensus_domains', 'latent_umap', 'domain_palette', 'color_domains', 'plot_spatial_domains',
-           'plot_domain_maps', 'plot_latent_umap']
+           'consensus_domains', 'domain_confidence', 'latent_umap', 'domain_palette', 'color_domains',
+           'plot_spatial_domains', 'plot_domain_maps', 'plot_latent_umap']
 
 # %% ../nbs/05_evaluation.ipynb #64e38ce2
 CLUSTER_METHODS = ("auto", "leiden", "kmeans", "gmm")
@@ -214,7 +214,7 @@ def match_labels(labels: np.ndarray, reference: np.ndarray, n_ref: int, where: n
     return mapping[labels]
 
 def consensus_domains(adata: ad.AnnData, domain_keys: list[str], key_added: str = "spatial_vae_domain") -> pd.Series:
-    "Majority vote over several labellings of the same spots in `.obs[domain_keys]`, matched to the most typical one; their mean pairwise ARI goes to `.uns[key_added]['agreement']`."
+    "Majority vote over several labellings of the same spots in `.obs[domain_keys]`, matched to the most typical one; their mean pairwise ARI goes to `.uns[key_added]['agreement']`, each domain's share of the labellings per spot to `.obsm[key_added + '_support']`."
     if len(domain_keys) < 2: raise ValueError(f"consensus needs at least 2 labellings, got {len(domain_keys)}")
     missing = [k for k in domain_keys if k not in adata.obs]
     if missing: raise KeyError(f".obs has no {missing}")
@@ -227,12 +227,25 @@ def consensus_domains(adata: ad.AnnData, domain_keys: list[str], key_added: str 
     n_ref, spots = len(runs[ref].cat.categories), np.arange(adata.n_obs)
     votes = np.zeros((adata.n_obs, n_ref))
     for c in codes: votes[spots, match_labels(c, codes[ref], n_ref)] += 1
+    support = pd.DataFrame(votes / len(codes), index=adata.obs_names, columns=runs[ref].cat.categories.astype(str))
     votes[spots, codes[ref]] += 0.5                                    # ties go to the reference
     info = {**adata.uns.get(domain_keys[ref], {}), "consensus_of": list(domain_keys), "reference": domain_keys[ref],
             "agreement": float(agreement.mean())}
     adata.obs[key_added] = pd.Categorical.from_codes(votes.argmax(1), categories=runs[ref].cat.categories)
     adata.uns[key_added] = info
+    adata.obsm[f"{key_added}_support"] = support                       # each domain's share of the labellings, per spot
     return adata.obs[key_added]
+
+def domain_confidence(adata: ad.AnnData,                       # a section voted on by `consensus_domains`
+                      domain_key: str = "spatial_vae_domain",   # the labels whose support is read (after refinement too)
+                     ) -> pd.Series:                           # per spot: the share of labellings that gave it its domain
+    "Per-spot confidence: the share of the vote's labellings (models × spare counts) that put the spot in the domain it has now; a spot that refinement moved gets its new domain's share."
+    support = adata.obsm[f"{domain_key}_support"]
+    labels = adata.obs[domain_key].astype(str).to_numpy()
+    columns = {name: i for i, name in enumerate(support.columns)}
+    values = np.asarray(support, dtype=float)
+    return pd.Series([values[i, columns[l]] if l in columns else np.nan for i, l in enumerate(labels)], index=adata.obs_names,
+                     name="spatial_vae_confidence")
 
 # %% ../nbs/05_evaluation.ipynb #5f39332c
 def latent_umap(adata: ad.AnnData, use_rep: str = "X_spatial_vae", n_neighbors: int = 15, min_dist: float = 0.3,

@@ -25,7 +25,7 @@ from threadpoolctl import threadpool_limits
 from .data import check_section, input_checksum, load_section, preprocess
 from .settings import _parse_value, atomic_write, package_file, read_settings
 from .settings import settings_path as default_settings_path
-from .evaluation import (check_clustering_arguments, color_domains, consensus_domains, find_domains, latent_umap,
+from .evaluation import (check_clustering_arguments, color_domains, consensus_domains, domain_confidence, find_domains, latent_umap,
                                     plot_domain_maps, plot_latent_umap, refine_domains, resolved_cluster_method, spare_component_counts,
                                     score_domains, smooth_embedding, spatial_coherence)
 from .graph import grid_layout, spatial_edges
@@ -119,6 +119,8 @@ def domains_from_settings(adata: ad.AnnData, edges: np.ndarray, settings: dict[s
             # the notes came from the labelling that led the vote: say what all of them were
             adata.uns["spatial_vae_domain"].update(use_rep=rep, extra_components=extras)
         if settings["evaluation"]["refine_hops"]: refine_domains(adata, edges, hops=settings["evaluation"]["refine_hops"])
+    if "spatial_vae_domain_support" in adata.obsm:   # after a vote: how many labellings back each spot's final domain
+        adata.obs["spatial_vae_confidence"] = domain_confidence(adata)
     labels = adata.obs["spatial_vae_domain"].astype("category").cat.remove_unused_categories()   # no empty domain in any legend
     adata.obs["spatial_vae_domain"] = labels
     asked = settings["evaluation"]["n_domains"]
@@ -233,6 +235,7 @@ def _pipeline_steps(data, dataset, s, features_key, label_key, progress, checkpo
                "notes": _pooled_note(adata) + list(adata.uns.get("spatial_vae_qc", {}).get("notes", [])),   # settings the data could not meet, and what was used
                "refined": bool(e["refine_hops"]), "ensemble": len(adata.uns["spatial_vae_ensemble"]["members"]) + 1,
                "agreement": adata.uns["spatial_vae_domain"].get("agreement"),
+               "mean_confidence": float(adata.obs["spatial_vae_confidence"].mean()) if "spatial_vae_confidence" in adata.obs else None,
                "n_edges": int(edges.shape[1]), "n_domains": int(adata.obs["spatial_vae_domain"].nunique()),
                "spatial_coherence": spatial_coherence(adata, edges)}
     if label_key:
