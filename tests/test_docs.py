@@ -90,6 +90,9 @@ def test_evaluation_chapter(site, browser):
         assert name in text
     images = _images(page)
     assert len(images) >= 2 and all(width > 0 for _, width in images), images
+    links = dict(page.eval_on_selector_all("a:has(> code)", "els => els.map(e => [e.innerText, e.getAttribute('href')])"))
+    assert links.get("refine_domains") == "05_evaluation.html#refine_domains", links     # a backticked name links to its entry
+    assert links.get("EdgeLaplacian") == "03_loss.html#edgelaplacian", links              # and across chapters
 
 
 def test_sidebar_lists_the_chapters_and_nothing_else(site, browser):
