@@ -452,7 +452,7 @@ BUILTIN = "synthetic"   # the built-in section's name where a dataset name is ex
 
 def load_section(data: str | Path | None = None,  # Space Ranger folder (Visium or Visium HD) or `.h5ad`; None: `dataset`, else the built-in section
                  dataset: str | None = None,      # a downloadable 10x dataset name
-                 *, cache_dir=None,               # where downloads are kept (None: settings.ini's cache_dir)
+                 *, cache_dir: str | Path | None = None,  # where downloads are kept (None: settings.ini's cache_dir)
                  progress: bool = True,           # download progress bar
                  bin_size: int | None = None,     # Visium HD: the bin size in µm to read (None: settings.ini's bin_size)
                 ) -> ad.AnnData:

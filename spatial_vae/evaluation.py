@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import scanpy as sc
 import scipy.sparse as sp
+from matplotlib.axes import Axes
 from scipy.optimize import linear_sum_assignment
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 from sklearn.neighbors import NearestNeighbors
@@ -323,7 +324,7 @@ def _map_view(adata: ad.AnnData, keys: list[str]) -> ad.AnnData:
 def plot_spatial_domains(adata: ad.AnnData,                     # a section with `.obsm['spatial']`
                          domain_key: str = "spatial_vae_domain", # the `.obs` column to draw
                          title: str | None = None,               # the panel's title (default: `domain_key`)
-                         ax=None,                                # draw into this matplotlib axis (default: a new figure)
+                         ax: Axes | None = None,                 # draw into this matplotlib axis (default: a new figure)
                          show_image: bool = True,                # the tissue image under the spots, when the section has one
                          max_spots: int = 200_000,               # above this many spots a seeded sample is drawn
                          seed: int = 0):                         # the sample's seed

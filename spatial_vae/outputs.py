@@ -10,6 +10,7 @@ import glob
 import os
 import shutil
 import warnings
+from collections.abc import Iterable
 from pathlib import Path
 
 # %% auto #0
@@ -77,7 +78,7 @@ def _clean_leftovers(out: Path) -> list[str]:
 
 def prepare_output_dir(out: str | Path,           # the result folder
                        overwrite: bool = False,   # replace a previous result set in `out`
-                       inputs=()) -> Path:        # input files or folders: `out` may not hold any of them
+                       inputs: Iterable[str | Path | None] = ()) -> Path:   # input files or folders: `out` may not hold any of them
     "Check that `out` can take a result set before any work: a folder of earlier results only with `overwrite`, never one holding an input, and a writable parent."
     out = Path(out)
     if out.exists() and not out.is_dir(): raise NotADirectoryError(f"output path {out} exists and is not a folder")

@@ -45,7 +45,7 @@ def peak_memory_mb() -> float:
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return round(peak / (2**20 if sys.platform == "darwin" else 2**10), 1)   # bytes on macOS, KiB on Linux
 
-def merged_settings(overrides: dict | None = None, path=None) -> dict[str, dict]:
+def merged_settings(overrides: dict | None = None, path: str | Path | None = None) -> dict[str, dict]:
     "settings.ini's defaults with `overrides` (flat `{name: value}`) applied where the name is known; unknown names and clustering settings that cannot work fail."
     settings = read_settings(path)
     source, shipped = Path(path or default_settings_path()), package_file("settings.ini")
@@ -160,13 +160,13 @@ def _ready_checkpoints(folder, resume: bool, fingerprint: dict) -> Path | None:
     record.write_text(text)
     return folder
 
-def run_pipeline(data=None,                  # Space Ranger folder, .h5ad or AnnData; None: `dataset`, else the built-in section
+def run_pipeline(data: str | Path | ad.AnnData | None = None,  # Space Ranger folder, .h5ad or AnnData; None: `dataset`, else the built-in section
                  dataset: str | None = None, # a downloadable 10x dataset name
                  *, features_key: str | None = None, # use this `.obsm` matrix instead of preprocessing counts
                  label_key: str | None = None,       # `.obs` column of expert labels to score against
                  progress: bool = True,              # progress bars
-                 settings_path=None,                 # a settings file of one's own (default: the package's settings.ini)
-                 checkpoint_dir=None,                # keep one checkpoint per model here: Ctrl-C saves, `resume` continues
+                 settings_path: str | Path | None = None,  # a settings file of one's own (default: the package's settings.ini)
+                 checkpoint_dir: str | Path | None = None,  # keep one checkpoint per model here: Ctrl-C saves, `resume` continues
                  resume: bool = False,               # continue from `checkpoint_dir` (same settings and data)
                  **overrides) -> PipelineResult:
     "Load a section and run preprocess → graph → train → domains → UMAP → scores; settings.ini supplies the defaults."
@@ -262,7 +262,7 @@ def train_from_settings(adata: ad.AnnData,              # the preprocessed secti
                         settings: dict[str, dict],      # merged settings (`merged_settings`)
                         features_key: str = "X_pca",    # the model's input in `.obsm`
                         progress: bool = True,          # progress bars
-                        checkpoint_dir=None,            # a folder for one checkpoint per model (Ctrl-C saves, `resume` continues)
+                        checkpoint_dir: str | Path | None = None,  # a folder for one checkpoint per model (Ctrl-C saves, `resume` continues)
                         resume: bool = False            # continue from the checkpoints in `checkpoint_dir`
                        ) -> TrainingResult:
     "Train as settings say (one process or DDP `workers`); an ensemble's extra models (seeds seed+1, …) go to `.obsm['X_spatial_vae_member<i>']`. Returns the first model's result."

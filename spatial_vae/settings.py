@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import configparser
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 # %% auto #0
@@ -30,7 +31,7 @@ def project_root() -> Path:
     import importlib.util
     return Path(importlib.util.find_spec("spatial_vae").origin).resolve().parent.parent
 
-def atomic_write(path: str | Path, write) -> Path:
+def atomic_write(path: str | Path, write: Callable[[Path], object]) -> Path:
     "Call `write(tmp_path)`, then move the temporary file onto `path`: readers never see a partial file."
     path = Path(path)
     tmp = path.with_name(f".{path.stem}.partial{os.getpid()}{path.suffix}")

@@ -155,7 +155,7 @@ def embed(model: SpatialVAE, features: np.ndarray, context: np.ndarray | None = 
     return torch.cat(out).numpy()
 
 # %% ../nbs/04_training.ipynb #10340fee
-def check_training_parameters(epochs, learning_rate, batch_size, latent_dim, n_spots) -> None:
+def check_training_parameters(epochs: int, learning_rate: float, batch_size: int, latent_dim: int, n_spots: int) -> None:
     "Reject parameters that cannot train, naming the parameter."
     if int(epochs) < 1: raise ValueError(f"epochs must be >= 1, got {epochs}")
     if not learning_rate > 0: raise ValueError(f"learning_rate must be > 0, got {learning_rate}")
