@@ -126,6 +126,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
             'spatial_vae.pipeline': { 'spatial_vae.pipeline.PipelineResult': ('pipeline.html#pipelineresult', 'spatial_vae/pipeline.py'),
                                       'spatial_vae.pipeline._cluster_embedding': ( 'pipeline.html#_cluster_embedding',
                                                                                    'spatial_vae/pipeline.py'),
+                                      'spatial_vae.pipeline._ensemble_note': ('pipeline.html#_ensemble_note', 'spatial_vae/pipeline.py'),
                                       'spatial_vae.pipeline._pipeline_steps': ('pipeline.html#_pipeline_steps', 'spatial_vae/pipeline.py'),
                                       'spatial_vae.pipeline._pooled_note': ('pipeline.html#_pooled_note', 'spatial_vae/pipeline.py'),
                                       'spatial_vae.pipeline._ready_checkpoints': ( 'pipeline.html#_ready_checkpoints',

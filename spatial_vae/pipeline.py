@@ -179,6 +179,12 @@ def run_pipeline(data: str | Path | ad.AnnData | None = None,  # Space Ranger fo
     with threadpool_limits(threads if threads >= 1 else None):
         return _pipeline_steps(data, dataset, s, features_key, label_key, progress, checkpoints, resume)
 
+def _ensemble_note(settings: dict[str, dict], n_spots: int) -> list[str]:
+    "A note when `ensemble = 0` (auto) trains one model because the section is large: no vote, so no per-spot confidence."
+    if int(settings["training"]["ensemble"]) or ensemble_size(settings, n_spots) > 1: return []
+    return [f"ensemble = 0 (auto) trains one model above 20,000 spots ({n_spots:,} here): no vote over models and no per-spot "
+            "confidence; set ensemble = 5 to vote (five times the training), or analyse Visium HD in squares (bin_size)"]
+
 def _pooled_note(adata: ad.AnnData) -> list[str]:
     "A note for a Visium HD section whose bins `load_section` summed into squares (`pool_bins`)."
     p = adata.uns.get("spatial_vae_pooled")
@@ -232,7 +238,7 @@ def _pipeline_steps(data, dataset, s, features_key, label_key, progress, checkpo
     label_key = label_key or adata.uns.get("ground_truth_key")
     metrics = {"n_spots": adata.n_obs, "n_genes": adata.n_vars, "features_key": features_key, "graph": method,
                "normalization": adata.uns.get("spatial_vae_qc", {}).get("normalization"), "clustered": rep,
-               "notes": _pooled_note(adata) + list(adata.uns.get("spatial_vae_qc", {}).get("notes", [])),   # settings the data could not meet, and what was used
+               "notes": _pooled_note(adata) + _ensemble_note(s, adata.n_obs) + list(adata.uns.get("spatial_vae_qc", {}).get("notes", [])),   # settings the data could not meet, and what was used
                "refined": bool(e["refine_hops"]), "ensemble": len(adata.uns["spatial_vae_ensemble"]["members"]) + 1,
                "agreement": adata.uns["spatial_vae_domain"].get("agreement"),
                "mean_confidence": float(adata.obs["spatial_vae_confidence"].mean()) if "spatial_vae_confidence" in adata.obs else None,

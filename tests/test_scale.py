@@ -30,6 +30,7 @@ def test_hd_training_takes_minibatches_within_the_step_cap(hd_run):
     params = hd_run.adata.uns["X_spatial_vae"]["params"]
     assert params["batch_size"] == 4096
     assert hd_run.metrics["ensemble"] == 1            # auto: one model above 20,000 spots
+    assert any("one model above 20,000 spots" in note for note in hd_run.metrics["notes"])   # and the output says so
     history = hd_run.training.history
     assert 1 <= len(history) <= params["epochs"] and history["total"].iloc[-1] < history["total"].iloc[0]
 
