@@ -28,7 +28,8 @@ def main(name: str, square_um: float, seed: int = 0) -> dict:
     bins = ad.read_h5ad(HERE / "results" / "hd_data" / f"{name}.h5ad")
     label = bins.uns["ground_truth_key"]
     squares = pool_bins(bins, square_um)
-    k = int(round(square_um / next(iter(bins.uns["spatial"].values()))["scalefactors"]["bin_size_um"]))
+    pooled = squares.uns["spatial_vae_pooled"]
+    k = int(round(pooled["square_um"] / pooled["bin_size_um"]))           # bins per square side, as pool_bins grouped them
     res = run_pipeline(squares, n_domains=bins.obs[label].nunique(), label_key=label, seed=seed, progress=False)
     domain = res.adata.obs["spatial_vae_domain"].astype(str)
     key = (bins.obs["array_row"].to_numpy() // k) * 100_000 + bins.obs["array_col"].to_numpy() // k

@@ -73,9 +73,9 @@ def tile_spots(spots: ad.AnnData,          # a Visium section: raw counts in .X,
     counts = sp.csr_matrix((np.concatenate(data).astype(np.float32), np.concatenate(indices), np.asarray(indptr)),
                            shape=(len(spot), spots.n_vars))
     inverse = np.empty_like(order); inverse[order] = np.arange(len(order))
-    counts = counts[inverse]                                             # back to raster order of the grid
-    raster = np.lexsort((grid_col, grid_row))
-    counts, centres, spot, grid_row, grid_col = counts[raster], centres[raster], spot[raster], grid_row[raster], grid_col[raster]
+    raster = np.lexsort((grid_col, grid_row))                            # Space Ranger's order: row by row
+    counts = counts[inverse[raster]]                                     # from spot order straight to raster order
+    centres, spot, grid_row, grid_col = centres[raster], spot[raster], grid_row[raster], grid_col[raster]
     names = [f"s_{bin_um:03.0f}um_{r:05d}_{c:05d}-1" for r, c in zip(grid_row, grid_col)]
     obs = pd.DataFrame({"in_tissue": 1, "array_row": grid_row, "array_col": grid_col,
                         "spot": spots.obs_names[spot].to_numpy(), label_key: spots.obs[label_key].to_numpy()[spot]}, index=names)

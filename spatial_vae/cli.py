@@ -40,17 +40,21 @@ RUN_OPTIONS = {  # option: (type, help); defaults come from settings.ini
                          "0,3,6,9 for 20"),
 }
 
-def _with_default(name: str, text: str) -> str:
-    "An option's help with its default from the settings in use (`SPATIAL_VAE_SETTINGS` or the package's settings.ini)."
+def _setting_values() -> dict:
+    "Every setting in use (`SPATIAL_VAE_SETTINGS` or the package's settings.ini) by name; empty when the file is broken (a run reports it)."
     from spatial_vae.settings import read_settings     # the standard library only: --help stays instant
-    try: values = {k: v for section in read_settings().values() for k, v in section.items()}
-    except (OSError, ValueError): return text          # a broken settings file is reported when a run reads it
+    try: return {k: v for section in read_settings().values() for k, v in section.items()}
+    except (OSError, ValueError): return {}
+
+def _with_default(name: str, text: str, values: dict) -> str:
+    "An option's help with its default from `values` (`_setting_values`)."
     value = values.get("method" if name == "graph" else name)
     if isinstance(value, tuple): value = ",".join(map(str, value))
     return text if value is None else f"{text} (default: {value})"
 
 def build_parser() -> argparse.ArgumentParser:
     "The `spatial-vae` argument parser: `run` and `report` subcommands."
+    defaults = _setting_values()                        # read once for every option's help
     parser = argparse.ArgumentParser(prog="spatial-vae", description="Spatially aware VAE embeddings and tissue domains for Visium sections.")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run the main job on one section", description="Run the main job on one section. "
@@ -67,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--resume", action="store_true",
                      help="continue an interrupted run (Ctrl-C) from its checkpoints, with the same command otherwise")
     for name, (kind, text) in RUN_OPTIONS.items():
-        run.add_argument(f"--{name.replace('_', '-')}", type=kind, help=_with_default(name, text), dest="method" if name == "graph" else name)
+        run.add_argument(f"--{name.replace('_', '-')}", type=kind, help=_with_default(name, text, defaults), dest="method" if name == "graph" else name)
     rep = sub.add_parser("report", help="papermill reports for one or many sections",
                          description="Run the report notebook (papermill) once per section or parameter set.")
     rep.add_argument("--data", type=Path, action="append", default=[], help="a section (repeat for several)")
@@ -81,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--show-code", action="store_true", help="keep the code cells in report.html (report.ipynb always has them)")
     rep.add_argument("--quiet", action="store_true", help="no progress bar")
     for name in REPORT_OPTIONS:
-        rep.add_argument(f"--{name.replace('_', '-')}", type=RUN_OPTIONS[name][0], help=_with_default(name, RUN_OPTIONS[name][1]))
+        rep.add_argument(f"--{name.replace('_', '-')}", type=RUN_OPTIONS[name][0], help=_with_default(name, RUN_OPTIONS[name][1], defaults))
     return parser
 
 REPORT_OPTIONS = ("epochs", "beta", "lambda_spatial", "latent_dim", "n_neighbors", "n_domains", "resolution", "seed",

@@ -238,6 +238,15 @@ def read_10x_matrix(path: str | Path,  # a 10x feature-barcode matrix `.h5`
 # %% ../nbs/00_data.ipynb #6cd30392
 HD_BIN_FOLDER = "square_{:03d}um"   # Space Ranger's name for the folder of one bin size under binned_outputs/
 
+def _library_id(adata: ad.AnnData) -> str | None:
+    "The first library id in `.uns['spatial']`, or None."
+    return next(iter(adata.uns["spatial"])) if adata.uns.get("spatial") else None
+
+def _scalefactors(adata: ad.AnnData) -> dict:
+    "The first library's scale factors (empty without `.uns['spatial']`)."
+    lib = _library_id(adata)
+    return adata.uns["spatial"][lib].get("scalefactors", {}) if lib else {}
+
 def spaceranger_folder(path: str | Path,    # a sample folder, its `outs/`, `outs/binned_outputs/` or one `square_XXXum/`
                        bin_size: int | None = None,  # Visium HD: the bin size in µm whose folder is read (2, 8, 16); None: settings.ini's bin_size
                       ) -> Path:            # the folder holding the matrix `.h5` and `spatial/`
@@ -299,8 +308,7 @@ def pool_bins(adata: ad.AnnData,   # Visium HD bins: counts in `.X`, `.obs` arra
               size_um: int,        # the side of the squares to analyse: a whole multiple of the bins' side
              ) -> ad.AnnData:      # one row per square: summed counts, mean position, each label column's majority
     "Sum square bins into larger squares (8 µm bins into 48 µm squares, 36 at a time), as Space Ranger sums 2 µm bins into 8 and 16 µm ones; `.uns['spatial_vae_pooled']` says what was done."
-    lib = next(iter(adata.uns.get("spatial", {})), None)
-    scales = adata.uns["spatial"][lib]["scalefactors"] if lib else {}
+    lib, scales = _library_id(adata), _scalefactors(adata)
     if "bin_size_um" not in scales: raise ValueError("pool_bins needs Visium HD bins: no bin_size_um in the scale factors")
     bin_um = float(scales["bin_size_um"])
     k = int(round(size_um / bin_um))
@@ -326,8 +334,7 @@ def pool_bins(adata: ad.AnnData,   # Visium HD bins: counts in `.X`, `.obs` arra
     pooled.obsm["spatial"] = (member @ np.asarray(adata.obsm["spatial"], dtype=float)) / size[:, None]
     pooled.uns["spatial"] = {lib: {**adata.uns["spatial"][lib], "scalefactors": {
         **scales, "bin_size_um": float(size_um), "spot_diameter_fullres": float(scales["spot_diameter_fullres"]) * k}}}
-    for key in ("ground_truth_key",):
-        if key in adata.uns: pooled.uns[key] = adata.uns[key]
+    if "ground_truth_key" in adata.uns: pooled.uns["ground_truth_key"] = adata.uns["ground_truth_key"]
     pooled.uns["spatial_vae_pooled"] = {"bin_size_um": bin_um, "square_um": float(size_um), "bins": int(adata.n_obs), "squares": int(n)}
     return pooled
 
@@ -354,7 +361,7 @@ def write_spaceranger_hd(adata: ad.AnnData,        # bins x genes with counts, `
                          outside: int = 0,         # extra bins off the tissue (in_tissue = 0) listed in the positions, as Space Ranger lists them
                         ) -> Path:                 # the `square_XXXum` folder written
     "Write bins in Space Ranger's Visium HD layout: the filtered matrix `.h5`, `spatial/tissue_positions.parquet` and `scalefactors_json.json`."
-    scales = next(iter(adata.uns["spatial"].values()))["scalefactors"]
+    scales = _scalefactors(adata)
     out = Path(folder) / "outs" / "binned_outputs" / HD_BIN_FOLDER.format(int(scales["bin_size_um"]))
     (out / "spatial").mkdir(parents=True, exist_ok=True)
     write_10x_h5(adata, out / "filtered_feature_bc_matrix.h5")
@@ -466,17 +473,15 @@ def load_section(data: str | Path | None = None,  # Space Ranger folder (Visium 
         return synthetic_visium(s["synthetic_rows"], s["synthetic_cols"], s["synthetic_genes"], s["synthetic_domains"])
     data = Path(data)
     if not data.exists(): raise FileNotFoundError(f"data not found: {data}")
+    if bin_size is None: bin_size = read_settings()["data"]["bin_size"]
     if data.is_file():
         if data.suffix != ".h5ad": raise ValueError(f"{data}: expected an .h5ad file or a Space Ranger folder")
         try: adata = ad.read_h5ad(data)
         except Exception as e: raise ValueError(f"cannot read {data}: truncated or not an .h5ad ({type(e).__name__}: {e})") from None
         if adata.var_names.has_duplicates: adata.var_names_make_unique()
     else: adata = read_spaceranger(data, bin_size=bin_size)
-    lib = next(iter(adata.uns.get("spatial", {})), None)
-    bin_um = adata.uns["spatial"][lib].get("scalefactors", {}).get("bin_size_um") if lib else None
-    if bin_um is not None:   # Visium HD: bins finer than bin_size are summed into bin_size squares
-        size = read_settings()["data"]["bin_size"] if bin_size is None else bin_size
-        if size > float(bin_um): adata = pool_bins(adata, size)
+    bin_um = _scalefactors(adata).get("bin_size_um")
+    if bin_um is not None and bin_size > float(bin_um): adata = pool_bins(adata, bin_size)   # Visium HD: bins into bin_size squares
     return check_section(adata, str(data))
 
 def input_checksum(data: str | Path | None = None,  # what `load_section` was given: a file, a Space Ranger folder, or None

@@ -17,6 +17,7 @@ from scipy.optimize import linear_sum_assignment
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 from sklearn.neighbors import NearestNeighbors
 
+from .data import _library_id
 from .graph import edges_to_adjacency, neighbour_mean
 
 # %% auto #0
@@ -242,11 +243,9 @@ def domain_confidence(adata: ad.AnnData,                       # a section voted
                      ) -> pd.Series:                           # per spot: the share of labellings that gave it its domain
     "Per-spot confidence: the share of the vote's labellings (models × spare counts) that put the spot in the domain it has now; a spot that refinement moved gets its new domain's share."
     support = adata.obsm[f"{domain_key}_support"]
-    labels = adata.obs[domain_key].astype(str).to_numpy()
-    columns = {name: i for i, name in enumerate(support.columns)}
-    values = np.asarray(support, dtype=float)
-    return pd.Series([values[i, columns[l]] if l in columns else np.nan for i, l in enumerate(labels)], index=adata.obs_names,
-                     name="spatial_vae_confidence")
+    column = support.columns.get_indexer(adata.obs[domain_key].astype(str))     # -1: a domain the vote never had
+    share = np.asarray(support, dtype=float)[np.arange(adata.n_obs), column]
+    return pd.Series(np.where(column >= 0, share, np.nan), index=adata.obs_names, name="spatial_vae_confidence")
 
 # %% ../nbs/05_evaluation.ipynb #5f39332c
 def latent_umap(adata: ad.AnnData, use_rep: str = "X_spatial_vae", n_neighbors: int = 15, min_dist: float = 0.3,
@@ -270,10 +269,6 @@ def latent_umap(adata: ad.AnnData, use_rep: str = "X_spatial_vae", n_neighbors: 
         coords[rows] = reducer.fit_transform(fit)
     adata.obsm[key_added or f"{use_rep}_umap"] = coords
     return coords
-
-def _library_id(adata):
-    "The first library id in `.uns['spatial']`, or None."
-    return next(iter(adata.uns["spatial"])) if adata.uns.get("spatial") else None
 
 def domain_palette(n: int,  # how many colours
                   ) -> list[str]:
@@ -301,11 +296,7 @@ def color_domains(adata: ad.AnnData,                      # a section with domai
     codes, ref = domains.cat.codes.to_numpy(), truth.cat.codes.to_numpy()
     scored = (codes >= 0) & (ref >= 0)
     matched = n_ref + np.arange(n_dom)                               # a domain no class is matched to: a colour of its own
-    if scored.any():
-        overlap = np.zeros((n_dom, n_ref))
-        np.add.at(overlap, (codes[scored], ref[scored]), 1)
-        rows, cols = linear_sum_assignment(-overlap)
-        matched[rows] = cols
+    if scored.any(): matched[codes[scored]] = match_labels(codes[scored], ref[scored], n_ref, keep_leftovers=True)
     adata.uns[f"{domain_key}_colors"] = [palette[m] for m in matched]
     return adata.uns[f"{domain_key}_colors"]
 

@@ -30,7 +30,7 @@ from .evaluation import (check_clustering_arguments, color_domains, consensus_do
                                     score_domains, smooth_embedding, spatial_coherence)
 from .graph import grid_layout, spatial_edges
 from .distributed import train_distributed
-from .outputs import OUTPUT_FILES, OutputLock, _beside, _write_error, checkpoint_folder, prepare_output_dir
+from .outputs import OUTPUT_FILES, OutputLock, _beside, _write_error, prepare_output_dir
 from .training import TrainingResult, pick_device, plot_loss_history, save_model, train_spatial_vae
 
 # %% auto #0

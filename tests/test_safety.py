@@ -195,6 +195,7 @@ def test_failed_overwrite_keeps_the_previous_set_whole(quick_result, tmp_path, m
 
 def test_leftovers_of_a_killed_swap_are_repaired(quick_result, tmp_path):
     import spatial_vae.pipeline as pipeline
+    from spatial_vae.outputs import prepare_output_dir
     out = tmp_path / "run"
     pipeline.write_outputs(quick_result, out)
     before = _fingerprint(out)
@@ -202,7 +203,7 @@ def test_leftovers_of_a_killed_swap_are_repaired(quick_result, tmp_path):
     out.rename(tmp_path / f".run.old-{dead}")                         # killed between the two renames of a swap
     (tmp_path / f".run.staging-{dead}").mkdir()                       # and a half-written staging folder
     with pytest.warns(UserWarning, match="restored the previous results"), pytest.raises(FileExistsError, match="not empty"):
-        pipeline.prepare_output_dir(out)   # the repair comes first; then the folder holds results again
+        prepare_output_dir(out)            # the repair comes first; then the folder holds results again
     assert _fingerprint(out) == before and sorted(p.name for p in tmp_path.iterdir()) == ["run"]
 
 
