@@ -82,6 +82,10 @@ LEAN = {
     "narrow_64x32_l32": {"hidden_dims": (64, 32)},
     # the narrow net with two thirds of the optimiser steps at a higher learning rate
     "narrow_e200_lr3e3": {"hidden_dims": (64, 32), "latent_dim": 16, "epochs": 200, "learning_rate": 0.003},
+    # minibatches of ~512 / ~1,024 spots (seed spots plus their neighbours, so every seed keeps its edges) for about 300
+    # optimiser steps: each step costs 1/7 / 2/7 of a full-batch step on a Visium section (2026-12-01)
+    "mb512_300steps": {"batch_size": 512, "max_steps": 300},
+    "mb1024_300steps": {"batch_size": 1024, "max_steps": 300},
 }
 METHODS.update(LEAN)
 

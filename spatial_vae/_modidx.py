@@ -45,6 +45,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                         'spatial_vae/distributed.py')},
             'spatial_vae.evaluation': { 'spatial_vae.evaluation._assign_nearest_mean': ( 'evaluation.html#_assign_nearest_mean',
                                                                                          'spatial_vae/evaluation.py'),
+                                        'spatial_vae.evaluation._cache_umap_kernels': ( 'evaluation.html#_cache_umap_kernels',
+                                                                                        'spatial_vae/evaluation.py'),
                                         'spatial_vae.evaluation._leiden': ('evaluation.html#_leiden', 'spatial_vae/evaluation.py'),
                                         'spatial_vae.evaluation._leiden_with_n': ( 'evaluation.html#_leiden_with_n',
                                                                                    'spatial_vae/evaluation.py'),

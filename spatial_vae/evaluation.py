@@ -248,10 +248,24 @@ def domain_confidence(adata: ad.AnnData,                       # a section voted
     return pd.Series(np.where(column >= 0, share, np.nan), index=adata.obs_names, name="spatial_vae_confidence")
 
 # %% ../nbs/05_evaluation.ipynb #5f39332c
+_UMAP_KERNELS = ("umap.umap_.smooth_knn_dist", "umap.umap_.compute_membership_strengths",
+                "umap.layouts._nb_optimize_layout_euclidean_single_epoch")
+
+def _cache_umap_kernels() -> None:
+    "Let numba keep umap's compiled kernels on disk: they compile in about 5 s per process, and load in well under one from the second run on."
+    from importlib import import_module
+    for name in _UMAP_KERNELS:
+        module, attr = name.rsplit(".", 1)
+        kernel = getattr(import_module(module), attr, None)
+        # umap-learn 0.5 compiles these without numba's cache; another version may lack one or cache it already
+        if kernel is not None and hasattr(kernel, "enable_caching") and type(getattr(kernel, "_cache", None)).__name__ == "NullCache":
+            kernel.enable_caching()
+
 def latent_umap(adata: ad.AnnData, use_rep: str = "X_spatial_vae", n_neighbors: int = 15, min_dist: float = 0.3,
                 seed: int = 0, max_spots: int = 50_000, key_added: str | None = None, n_epochs: int | None = None) -> np.ndarray:
     "UMAP of `.obsm[use_rep]` into `.obsm[key_added]` (default `use_rep + '_umap'`), seeded; above `max_spots` spots only a seeded sample is embedded (the rest are NaN)."
     import umap
+    _cache_umap_kernels()
     if use_rep not in adata.obsm: raise KeyError(f".obsm[{use_rep!r}] not found")
     if max_spots < 0: raise ValueError(f"max_spots must be >= 0 (0 = all spots), got {max_spots}")
     X = np.asarray(adata.obsm[use_rep])
