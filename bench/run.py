@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import subprocess
 import sys
 import time
 import warnings
@@ -86,8 +87,13 @@ LEAN = {
     # optimiser steps: each step costs 1/7 / 2/7 of a full-batch step on a Visium section (2026-12-01)
     "mb512_300steps": {"batch_size": 512, "max_steps": 300},
     "mb1024_300steps": {"batch_size": 1024, "max_steps": 300},
+    # from 66d8b12+: the mixture is spatial_vae's batched torch EM (fit_tied_mixture), not scikit-learn's
+    "torch_gmm": {},                                          # the full-batch default with it
+    "lean_mb512": {"batch_size": 512, "max_steps": 300},     # with minibatches of ~512 spots for ~300 steps
 }
 METHODS.update(LEAN)
+
+VERSION = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=HERE).stdout.strip()
 
 ONLY_ON = {  # presets that differ from the default on some sections only: elsewhere their runs are the default's
     "spatial_vae_x0123": ("BRCA_V1_Block_A_Section_1",),   # DLPFC's 7 domains: auto gives the same counts, 0-3
@@ -138,7 +144,8 @@ def run_one(method: str, section: str, seed: int) -> list[dict]:
     base = {"section": section, "seed": seed, "n_domains": int(n_domains), "wall_s": round(wall, 2),
             "peak_mem_mb": peak_memory_mb(), "status": "ok", "model_seeds": list(range(seed * n_models, (seed + 1) * n_models)),
             "normalization": adata.uns.get("spatial_vae_qc", {}).get("normalization", "given features"),
-            "notes": "one process per run: wall includes reading and preprocessing, peak_mem_mb is that process's peak RSS"}
+            "notes": "one process per run: wall includes reading and preprocessing, peak_mem_mb is that process's peak RSS",
+            "version": VERSION}
     out = RESULTS / "labels"; out.mkdir(parents=True, exist_ok=True)
     def record(name: str) -> dict:
         adata.obs[["spatial_vae_domain"]].rename(columns={"spatial_vae_domain": "domain"}).to_csv(

@@ -6,12 +6,14 @@
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 
 import anndata as ad
 import numpy as np
 import pandas as pd
 import scanpy as sc
 import scipy.sparse as sp
+import torch
 from matplotlib.axes import Axes
 from scipy.optimize import linear_sum_assignment
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
@@ -23,9 +25,9 @@ from .graph import edges_to_adjacency, neighbour_mean
 # %% auto #0
 __all__ = ['CLUSTER_METHODS', 'CLUSTER_STARTS', 'DOMAINS_PER_SPARE', 'fit_sample', 'whiten_means', 'merge_closest_components',
            'check_clustering_arguments', 'spare_component_counts', 'resolved_cluster_method', 'find_domains',
-           'score_domains', 'spatial_coherence', 'smooth_embedding', 'refine_domains', 'match_labels',
-           'consensus_domains', 'domain_confidence', 'latent_umap', 'domain_palette', 'color_domains',
-           'plot_spatial_domains', 'plot_domain_maps', 'plot_latent_umap']
+           'TiedMixture', 'fit_tied_mixture', 'score_domains', 'spatial_coherence', 'smooth_embedding',
+           'refine_domains', 'match_labels', 'consensus_domains', 'domain_confidence', 'latent_umap', 'domain_palette',
+           'color_domains', 'plot_spatial_domains', 'plot_domain_maps', 'plot_latent_umap']
 
 # %% ../nbs/05_evaluation.ipynb #64e38ce2
 CLUSTER_METHODS = ("auto", "leiden", "kmeans", "gmm")
@@ -105,8 +107,8 @@ def resolved_cluster_method(method: str, n_domains: int) -> str:
 
 def find_domains(adata: ad.AnnData, use_rep: str = "X_spatial_vae", method: str = "auto", n_domains: int = 0,
                  resolution: float = 1.0, n_neighbors: int = 15, seed: int = 0, max_fit_spots: int = 100_000,
-                 extra_components: int = 0, key_added: str = "spatial_vae_domain") -> pd.Series:
-    "Cluster `.obsm[use_rep]` into domains in `.obs[key_added]`: Leiden (at `resolution`, or searched for `n_domains`), k-means or tied GMM; `auto` = GMM given `n_domains`, else Leiden. GMM and k-means fit `extra_components` more components than `n_domains` and merge the closest ones. Above `max_fit_spots` spots the clusterer is fitted on a seeded sample and assigns the rest."
+                 extra_components: int = 0, key_added: str = "spatial_vae_domain", device: str = "cpu") -> pd.Series:
+    "Cluster `.obsm[use_rep]` into domains in `.obs[key_added]`: Leiden (at `resolution`, or searched for `n_domains`), k-means or tied GMM; `auto` = GMM given `n_domains`, else Leiden. GMM and k-means fit `extra_components` more components than `n_domains` and merge the closest ones. Above `max_fit_spots` spots the clusterer is fitted on a seeded sample and assigns the rest; the mixture runs on torch `device`."
     check_clustering_arguments(method, n_domains, resolution, max_fit_spots, extra_components, n_spots=adata.n_obs)
     if isinstance(extra_components, str) or np.ndim(extra_components):
         raise ValueError(f"find_domains takes one extra_components value, got {extra_components!r}; the pipeline votes over several "
@@ -132,10 +134,10 @@ def find_domains(adata: ad.AnnData, use_rep: str = "X_spatial_vae", method: str 
             model = KMeans(n_fit, n_init=CLUSTER_STARTS, random_state=seed)
             components = lambda: (model.cluster_centers_, None)          # (means, shared covariance) once fitted
         else:
-            from sklearn.mixture import GaussianMixture
-            model = GaussianMixture(n_fit, covariance_type="tied", n_init=CLUSTER_STARTS, random_state=seed)
-            components = lambda: (model.means_, model.covariances_)
-        labels = model.fit_predict(X) if sample is None else model.fit(X[sample]).predict(X)
+            mixture = fit_tied_mixture(X if sample is None else X[sample], n_fit, seed=seed, device=device)
+            components = lambda: (mixture.means, mixture.covariance)
+        if method == "kmeans": labels = model.fit_predict(X) if sample is None else model.fit(X[sample]).predict(X)
+        else: labels = mixture.labels if sample is None else mixture.predict(X)
         if n_fit > n_domains:   # the closest components are the splits least worth keeping
             means, covariance = components()
             labels = merge_closest_components(means, n_domains, covariance)[labels]
@@ -144,6 +146,115 @@ def find_domains(adata: ad.AnnData, use_rep: str = "X_spatial_vae", method: str 
     adata.obs[key_added] = pd.Categorical(labels, categories=sorted(np.unique(labels), key=int))
     adata.uns[key_added] = {**info, "use_rep": use_rep, "fitted_on": int(fit.n_obs)}
     return adata.obs[key_added]
+
+# %% ../nbs/05_evaluation.ipynb #67ffc4d0
+@dataclass
+class TiedMixture:
+    "A tied-covariance Gaussian mixture fitted by `fit_tied_mixture`: the best of its starts."
+    labels: np.ndarray      # each point's most likely component
+    means: np.ndarray       # components x dimensions
+    covariance: np.ndarray  # the shared covariance, dimensions x dimensions
+    weights: np.ndarray     # mixing weights
+    log_likelihood: float   # mean log-likelihood per point of the kept start
+    n_iter: int             # EM iterations of the kept start
+    converged: bool         # whether the kept start met `tol` within `max_iter`
+
+    def predict(self, X: np.ndarray, chunk: int = 200_000) -> np.ndarray:
+        "The most likely component of each row of `X` under this mixture (float64, in chunks)."
+        pm = np.linalg.solve(self.covariance, self.means.T).T                   # P mu_k, P = covariance^-1
+        offset = np.log(self.weights) - 0.5 * (pm * self.means).sum(1)
+        X = np.asarray(X, dtype=np.float64)
+        return np.concatenate([(X[i:i + chunk] @ pm.T + offset).argmax(1) for i in range(0, len(X), chunk)])
+
+def _kmeans_plus_plus(X: torch.Tensor, k: int, starts: int, gen: torch.Generator) -> torch.Tensor:
+    "Greedy k-means++ seeding, one set of `k` centres per start (starts x k x dims): each next centre is the best of a few drawn in proportion to D²."
+    n, trials = X.shape[0], 2 + int(np.log(k))
+    rows = torch.arange(starts)
+    centres = [X[torch.randint(n, (starts,), generator=gen)]]
+    d2 = ((X[None] - centres[0][:, None]) ** 2).sum(-1)                                   # starts x points
+    for _ in range(1, k):
+        picks = torch.multinomial(d2.clamp_min(0) + 1e-12, trials, replacement=True, generator=gen)   # starts x trials
+        cand = torch.minimum(d2[:, None], ((X[None, None] - X[picks][:, :, None]) ** 2).sum(-1))     # starts x trials x points
+        best = cand.sum(-1).argmin(1)                                                      # the trial that lowers the potential most
+        centres.append(X[picks[rows, best]])
+        d2 = cand[rows, best]
+    return torch.stack(centres, 1)
+
+def _lloyd(X: torch.Tensor, centres: torch.Tensor, iterations: int = 30) -> torch.Tensor:
+    "Hard k-means assignments (starts x points) after at most `iterations` Lloyd steps from `centres`, all starts at once."
+    starts, k, dims = centres.shape
+    for _ in range(iterations):   # points x (starts·k) in one matrix product: ||x||² is the same for every centre
+        d = -2 * (X @ centres.reshape(-1, dims).T) + (centres ** 2).sum(-1).reshape(1, -1)
+        assign = d.view(-1, starts, k).argmin(-1).T                                          # starts x points
+        onehot = torch.nn.functional.one_hot(assign.T, k).to(X.dtype).reshape(len(X), -1)   # points x (starts·k)
+        counts = onehot.sum(0).view(starts, k)
+        new = (onehot.T @ X).view(starts, k, dims) / counts.clamp_min(1)[..., None]
+        new = torch.where(counts[..., None] > 0, new, centres)                            # an emptied centre stays put
+        if torch.equal(new, centres): break
+        centres = new
+    return assign
+
+def fit_tied_mixture(X: np.ndarray,           # points x dimensions
+                     n_components: int,       # number of Gaussian components
+                     n_starts: int = CLUSTER_STARTS, # independent starts (k-means++ then k-means, then EM), fitted together; the most likely is kept
+                     seed: int = 0,           # seeds the starts
+                     max_iter: int = 100,     # EM iterations per start at most
+                     tol: float = 1e-3,       # a start has converged when its mean log-likelihood changes by less
+                     reg_covar: float = 1e-6, # added to the covariance's diagonal
+                     device: str = "cpu",     # torch device; the same code runs on a GPU
+                    ) -> TiedMixture:
+    "A Gaussian mixture with one covariance shared by all components, every start fitted at once as one batched EM in torch (float64)."
+    if n_components < 1: raise ValueError(f"n_components must be >= 1, got {n_components}")
+    if n_starts < 1: raise ValueError(f"n_starts must be >= 1, got {n_starts}")
+    X = torch.as_tensor(np.asarray(X), dtype=torch.float64, device=device)
+    n, dims = X.shape
+    if n < n_components: raise ValueError(f"{n} points are too few for {n_components} components")
+    gen = torch.Generator().manual_seed(int(seed))
+    centres = _kmeans_plus_plus(X.cpu(), n_components, n_starts, gen).to(device)
+    # responsibilities as points x (starts·components): each E and M step is then one plain matrix product with X
+    resp = torch.nn.functional.one_hot(_lloyd(X, centres).T, n_components).to(X.dtype).reshape(n, -1)
+    scatter, eye = X.T @ X, torch.eye(dims, dtype=X.dtype, device=device)
+    const = -0.5 * dims * np.log(2 * np.pi)
+
+    def m_step(resp):
+        nk = resp.sum(0).view(n_starts, -1) + 10 * torch.finfo(X.dtype).eps               # starts x components
+        means = (resp.T @ X).view(n_starts, -1, dims) / nk[..., None]
+        cov = (scatter - (nk[..., None] * means).transpose(1, 2) @ means) / n + reg_covar * eye
+        return nk / n, means, cov
+
+    def e_step(weights, means, cov):
+        # log N(x | mu_k, S) = -x'Px/2 + x'P mu_k - mu_k'P mu_k/2 - log|S|/2 + const, P = S^-1: the x'Px term is the same for
+        # every component, so responsibilities need only X @ (P mu_k); its sum over points is tr(P X'X), one product
+        chol = torch.linalg.cholesky(cov)
+        precision = torch.cholesky_inverse(chol)
+        pm = means @ precision                                                             # starts x components x dims
+        logits = (X @ pm.reshape(-1, dims).T).view(n, n_starts, -1) + (weights.log() - 0.5 * (pm * means).sum(-1))
+        norm = torch.logsumexp(logits, -1)                                                 # points x starts
+        log_det = 2 * torch.log(torch.diagonal(chol, dim1=1, dim2=2)).sum(-1)
+        ll = norm.mean(0) - 0.5 * (precision * scatter).sum((1, 2)) / n - 0.5 * log_det + const
+        return torch.exp(logits - norm[..., None]).reshape(n, -1), ll
+
+    params = m_step(resp)
+    ll = torch.full((n_starts,), -torch.inf, dtype=X.dtype, device=device)
+    active = torch.ones(n_starts, dtype=torch.bool, device=device)
+    n_iter = torch.zeros(n_starts, dtype=torch.long, device=device)
+    for _ in range(max_iter):
+        new_resp, new_ll = e_step(*params)
+        new_params = m_step(new_resp)
+        # a converged start keeps its parameters: each start's result does not depend on the others
+        keep = lambda new, old: torch.where(active.view(-1, *[1] * (new.ndim - 1)), new, old)
+        params = tuple(keep(a, b) for a, b in zip(new_params, params))
+        n_iter += active.long()
+        done = (new_ll - ll).abs() < tol
+        ll = torch.where(active, new_ll, ll)
+        active &= ~done
+        if not active.any(): break
+    resp = e_step(*params)[0].view(n, n_starts, -1)
+    best = int(torch.argmax(torch.nan_to_num(ll, nan=-torch.inf)))
+    weights, means, cov = (p[best].cpu().numpy() for p in params)
+    return TiedMixture(resp[:, best].argmax(-1).cpu().numpy(), means, cov, weights, float(ll[best]), int(n_iter[best]),
+                       not bool(active[best]))
+
 
 # %% ../nbs/05_evaluation.ipynb #50a80c3e
 def score_domains(adata: ad.AnnData, label_key: str, domain_key: str = "spatial_vae_domain") -> dict:
