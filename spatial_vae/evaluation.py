@@ -169,13 +169,14 @@ class TiedMixture:
 def _kmeans_plus_plus(X: torch.Tensor, k: int, starts: int, gen: torch.Generator) -> torch.Tensor:
     "Greedy k-means++ seeding, one set of `k` centres per start (starts x k x dims): each next centre is the best of a few drawn in proportion to D²."
     n, trials = X.shape[0], 2 + int(np.log(k))
-    rows = torch.arange(starts)
+    rows, x2 = torch.arange(starts), (X ** 2).sum(1)
+    sq_dist = lambda c: (x2 - 2 * c @ X.T + (c ** 2).sum(-1, keepdim=True)).clamp_min(0)   # to each point, one GEMM
     centres = [X[torch.randint(n, (starts,), generator=gen)]]
-    d2 = ((X[None] - centres[0][:, None]) ** 2).sum(-1)                                   # starts x points
+    d2 = sq_dist(centres[0])                                                                # starts x points
     for _ in range(1, k):
-        picks = torch.multinomial(d2.clamp_min(0) + 1e-12, trials, replacement=True, generator=gen)   # starts x trials
-        cand = torch.minimum(d2[:, None], ((X[None, None] - X[picks][:, :, None]) ** 2).sum(-1))     # starts x trials x points
-        best = cand.sum(-1).argmin(1)                                                      # the trial that lowers the potential most
+        picks = torch.multinomial(d2 + 1e-12, trials, replacement=True, generator=gen)     # starts x trials
+        cand = torch.minimum(d2[:, None], sq_dist(X[picks]))                               # starts x trials x points
+        best = cand.sum(-1).argmin(1)                                                       # the trial that lowers the potential most
         centres.append(X[picks[rows, best]])
         d2 = cand[rows, best]
     return torch.stack(centres, 1)
