@@ -88,7 +88,7 @@ LEAN = {
     "mb512_300steps": {"batch_size": 512, "max_steps": 300},
     "mb1024_300steps": {"batch_size": 1024, "max_steps": 300},
     # from 66d8b12+: the mixture is spatial_vae's batched torch EM (fit_tied_mixture), not scikit-learn's
-    "torch_gmm": {},                                          # the full-batch default with it
+    "torch_gmm": {"batch_size": 1_000_000, "max_steps": 3000},   # the full-batch default of before 35325bd with it
     "lean_mb512": {"batch_size": 512, "max_steps": 300},     # with minibatches of ~512 spots for ~300 steps
 }
 METHODS.update(LEAN)
