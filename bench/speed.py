@@ -31,6 +31,8 @@ VERSION_NOTES = {
     "f0a66f8": "hidden 128,64, latent 32 (the default), measured on 2026-11-30",
     "18dbb2c": "hidden 64,32, latent 16: the default for one commit on 2026-12-01, reverted in the next after its 10-seed "
                "runs (chapter 05); measured on 2026-12-01, a machine about 1.6x slower than 2026-11-30's (bench/profile.md)",
+    "759a31a": "the lean default (300 steps of ~512-spot minibatches, torch mixture, cached UMAP kernels), measured on "
+               "2026-12-01 while one benchmark process (bench/run.py, one thread) ran beside the pairs",
 }
 SECTIONS = {  # name: (file under the shared data folder, label column, domains)
     "DLPFC_151673": ("DLPFC_151673/DLPFC_151673.h5ad", "layer_guess_reordered", 7),
