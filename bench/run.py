@@ -90,6 +90,10 @@ LEAN = {
     # from 66d8b12+: the mixture is spatial_vae's batched torch EM (fit_tied_mixture), not scikit-learn's
     "torch_gmm": {"batch_size": 1_000_000, "max_steps": 3000},   # the full-batch default of before 35325bd with it
     "lean_mb512": {"batch_size": 512, "max_steps": 300},     # with minibatches of ~512 spots for ~300 steps
+    # STARmap splits under lean_mb512 (seeds 2 and 3 merge layers): what in the minibatch training does it
+    "lean_mb512_600steps": {"batch_size": 512, "max_steps": 600},
+    "lean_mb256": {"batch_size": 256, "max_steps": 300},
+    "lean_mb512_lr1e3": {"batch_size": 512, "max_steps": 300, "learning_rate": 0.001},
 }
 METHODS.update(LEAN)
 
@@ -132,7 +136,8 @@ def run_one(method: str, section: str, seed: int) -> list[dict]:
     n_models = 1 if method.startswith("pca_") else ensemble_size(s, adata.n_obs)
     s["training"]["seed"] = seed * n_models
     if features_key is None:
-        preprocess(adata, **preprocessing_arguments(s))
+        from threadpoolctl import threadpool_limits   # pinned as run_pipeline pins it: the PCA's sums depend on BLAS threads
+        with threadpool_limits(s["training"]["num_threads"] or None): preprocess(adata, **preprocessing_arguments(s))
         features_key = "X_pca"
     edges = spatial_edges(adata)
     if method.startswith("pca_"):

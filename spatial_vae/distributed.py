@@ -66,7 +66,7 @@ def _worker(job_dir: str) -> dict:
         seed_everything(p["seed"])                                     # the same initial weights everywhere
         model = SpatialVAE(**job["config"])
         ddp = DistributedDataParallel(model)                           # averages gradients across workers
-        optimizer = torch.optim.Adam(ddp.parameters(), lr=p["learning_rate"], weight_decay=p["weight_decay"])
+        optimizer = torch.optim.Adam(ddp.parameters(), lr=p["learning_rate"], weight_decay=p["weight_decay"], foreach=True)
         shard = np.array_split(np.arange(len(features)), world)[rank]
         gen = torch.Generator().manual_seed(p["seed"] + 7919 * rank)   # each worker its own batches...
         torch.manual_seed(p["seed"] + 7919 * rank)                     # ...and its own sampling noise

@@ -327,7 +327,11 @@ def match_labels(labels: np.ndarray, reference: np.ndarray, n_ref: int, where: n
     mapping[rows] = cols
     return mapping[labels]
 
-def consensus_domains(adata: ad.AnnData, domain_keys: list[str], key_added: str = "spatial_vae_domain") -> pd.Series:
+def consensus_domains(adata: ad.AnnData,          # a section with several labellings of its spots in `.obs`
+                      domain_keys: list[str],     # the labellings' `.obs` columns (at least 2)
+                      key_added: str = "spatial_vae_domain", # where the voted labels go
+                      keep_domains: bool = True,  # a domain of the most typical labelling that loses every vote keeps that labelling's spots: K stays K
+                     ) -> pd.Series:
     "Majority vote over several labellings of the same spots in `.obs[domain_keys]`, matched to the most typical one; their mean pairwise ARI goes to `.uns[key_added]['agreement']`, each domain's share of the labellings per spot to `.obsm[key_added + '_support']`."
     if len(domain_keys) < 2: raise ValueError(f"consensus needs at least 2 labellings, got {len(domain_keys)}")
     missing = [k for k in domain_keys if k not in adata.obs]
@@ -345,7 +349,12 @@ def consensus_domains(adata: ad.AnnData, domain_keys: list[str], key_added: str 
     votes[spots, codes[ref]] += 0.5                                    # ties go to the reference
     info = {**adata.uns.get(domain_keys[ref], {}), "consensus_of": list(domain_keys), "reference": domain_keys[ref],
             "agreement": float(agreement.mean())}
-    adata.obs[key_added] = pd.Categorical.from_codes(votes.argmax(1), categories=runs[ref].cat.categories)
+    voted = votes.argmax(1)
+    if keep_domains:   # a small domain that every other labelling splits differently loses the vote; it keeps the reference's spots
+        erased = np.setdiff1d(np.unique(codes[ref][codes[ref] >= 0]), voted)
+        back = np.isin(codes[ref], erased)
+        voted[back] = codes[ref][back]
+    adata.obs[key_added] = pd.Categorical.from_codes(voted, categories=runs[ref].cat.categories)
     adata.uns[key_added] = info
     adata.obsm[f"{key_added}_support"] = support                       # each domain's share of the labellings, per spot
     return adata.obs[key_added]

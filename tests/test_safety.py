@@ -221,7 +221,8 @@ def test_cli_ctrl_c_keeps_checkpoints_and_resume_repeats_the_result(tmp_path, mo
     import json
     import anndata as ad
     from spatial_vae.cli import main
-    args = ["run", "--epochs", "60", "--ensemble", "2", "--n-domains", "5", "--quiet"]
+    # full batch (the built-in section's 1,600 spots in one batch): one optimiser step per epoch, 60 per model
+    args = ["run", "--epochs", "60", "--batch-size", "2000", "--ensemble", "2", "--n-domains", "5", "--quiet"]
     assert main([*args, "--out", str(tmp_path / "full")]) == 0
     steps, adam_step = [], torch.optim.Adam.step
     def step_then_ctrl_c(self, *a, **k):
