@@ -9,6 +9,7 @@ index of names written to _proc/_symbols.json.
 """
 import json
 import os
+import shutil
 import re
 import subprocess
 import sys
@@ -40,6 +41,9 @@ def main() -> int:
     refresh_quarto_yml()                       # nbs/nbdev.yml from pyproject.toml
     _build_modidx()                            # the index that links backticked names to their API entries
     proc_nbs(cfg.nbs_path, n_workers=0)        # notebooks -> _proc/ (show_doc cells run, hidden cells dropped)
+    # the home page shows the benchmark's figure by its path from the repository root (as README.md does)
+    (Path("_proc") / "bench").mkdir(exist_ok=True)
+    shutil.copy2(Path("bench") / "domains.png", Path("_proc") / "bench" / "domains.png")
     # backticked names link to their entries: smalldocs reads _symbols.json where _quarto.yml says linkify: true
     (Path("_proc") / "_symbols.json").write_text(json.dumps(symbol_index(cfg.lib_path), indent=1, sort_keys=True))
     smalldocs = Path(sys.executable).parent / "smalldocs"
