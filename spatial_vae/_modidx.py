@@ -177,6 +177,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
             'spatial_vae.training': { 'spatial_vae.training.NonFiniteLossError': ( 'training.html#nonfinitelosserror',
                                                                                    'spatial_vae/training.py'),
                                       'spatial_vae.training.TrainingResult': ('training.html#trainingresult', 'spatial_vae/training.py'),
+                                      'spatial_vae.training.TrainingResult.curve': ( 'training.html#trainingresult.curve',
+                                                                                     'spatial_vae/training.py'),
                                       'spatial_vae.training._atomic_torch_save': ( 'training.html#_atomic_torch_save',
                                                                                    'spatial_vae/training.py'),
                                       'spatial_vae.training._batch_edges': ('training.html#_batch_edges', 'spatial_vae/training.py'),

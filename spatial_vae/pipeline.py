@@ -284,7 +284,7 @@ def train_from_settings(adata: ad.AnnData,              # the preprocessed secti
     n_models = ensemble_size(settings, adata.n_obs)
     result = train()
     members = [f"X_spatial_vae_member{i}" for i in range(1, n_models)]
-    for i, key in enumerate(members, 1): result.member_histories.append(train(i, seed=t["seed"] + i, key_added=key).history)
+    for i, key in enumerate(members, 1): result.member_histories.append(train(i, seed=t["seed"] + i, key_added=key).curve)
     adata.uns["spatial_vae_ensemble"] = {"members": members, "seeds": [t["seed"] + i for i in range(len(members) + 1)]}
     return result
 
@@ -302,7 +302,7 @@ def write_outputs(result: PipelineResult,   # what `run_pipeline` returned
         adata, label_key = result.adata, result.metrics.get("label_key")
         figures = {"spatial_clusters.png": lambda: plot_domain_maps(adata, label_key, title="spatial_vae domains"),
                    "latent_space_umap.png": lambda: plot_latent_umap(adata, ["spatial_vae_domain"] + ([label_key] if label_key else [])),
-                   "loss_curves.png": lambda: plot_loss_history(result.training.history, others=result.training.member_histories)}
+                   "loss_curves.png": lambda: plot_loss_history(result.training.curve, others=result.training.member_histories)}
         text = json.dumps(result.metrics, indent=2, default=str)
         try:
             stage.mkdir()
