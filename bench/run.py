@@ -35,8 +35,15 @@ SECTIONS = {  # name: (file under the shared data folder, label column, features
     "STARmap_mPFC_BZ5": ("STARmap_mPFC_BZ5/starmap_mpfc_20180417_BZ5_control.h5ad", "layer", None),
     **{f"DLPFC_{s}_pca": (f"DLPFC_pca200/DLPFC_{s}_pca200.h5ad", "layer_guess_reordered", "X_pca") for s in (151507, 151508, 151509, 151510)},
 }
-# the preset whose recorded runs are today's default (settings.ini's values, pinned): the home page's table quotes it
-DEFAULT_PRESET = "lean_mb512"
+# the presets whose recorded runs are today's default (settings.ini's values, pinned): the home page's table quotes them.
+# Sections of up to 2,048 spots train in full batches (spatial_vae.training.AUTO_FULL_BATCH_SPOTS), exactly as torch_gmm
+# trains them (checked: STARmap seed 2 scores 0.631 both ways); the rest in ~512-spot batches, as lean_mb512 does
+DEFAULT_PRESET, DEFAULT_PRESET_SMALL = "lean_mb512", {"STARmap_mPFC_BZ5": "torch_gmm"}
+
+
+def default_preset(section: str) -> str:
+    "The preset whose runs on `section` are today's default."
+    return DEFAULT_PRESET_SMALL.get(section, DEFAULT_PRESET)
 TUNED_ON = ("DLPFC_151673", "DLPFC_151674", "BRCA_V1_Block_A_Section_1")   # the sections every choice before 2026-11-30 was made on
 LR1E3 = {"learning_rate": 0.001}   # the default before Adam at 0.002: presets measured at it pin it, so a rerun reproduces them
 EXTRA2 = {"extra_components": 2}    # the default before the vote over spare-component counts: presets measured with it pin it

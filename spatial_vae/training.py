@@ -29,10 +29,10 @@ from .loss import EdgeLaplacian, seed_loss
 from .model import SpatialVAE
 
 # %% auto #0
-__all__ = ['AUTO_SMALL_SECTION', 'AUTO_SMALL_BATCH', 'AUTO_BATCH_SIZE', 'seed_everything', 'deterministic_torch',
-           'interrupt_at_epoch_end', 'pick_device', 'save_model', 'load_model', 'NonFiniteLossError', 'TrainingResult',
-           'batch_plan', 'embed', 'check_training_parameters', 'training_inputs', 'train_spatial_vae',
-           'plot_loss_history']
+__all__ = ['AUTO_FULL_BATCH_SPOTS', 'AUTO_SMALL_SECTION', 'AUTO_SMALL_BATCH', 'AUTO_BATCH_SIZE', 'seed_everything',
+           'deterministic_torch', 'interrupt_at_epoch_end', 'pick_device', 'save_model', 'load_model',
+           'NonFiniteLossError', 'TrainingResult', 'batch_plan', 'embed', 'check_training_parameters',
+           'training_inputs', 'train_spatial_vae', 'plot_loss_history']
 
 # %% ../nbs/04_training.ipynb #12bfe706
 def seed_everything(seed: int) -> None:
@@ -137,13 +137,16 @@ def _batch_edges(adj: sp.csr_matrix, nodes: np.ndarray) -> torch.Tensor:
     inside = nodes[pos] == rows.indices
     return torch.as_tensor(np.vstack([src[inside], pos[inside]]), dtype=torch.long)
 
-AUTO_SMALL_SECTION = 20_000   # up to here (Visium, imaging sections, HD squares) batches of AUTO_SMALL_BATCH spots
-AUTO_SMALL_BATCH = 512        # 300 steps of ~512 spots matched 300 full-batch epochs on 8 sections at a seventh of the cost (chapter 05)
-AUTO_BATCH_SIZE = 4096        # spots per minibatch above AUTO_SMALL_SECTION (Visium HD bins): memory per step stays flat
+AUTO_FULL_BATCH_SPOTS = 2_048  # up to 4 batches' worth, one full batch per step: on STARmap (1,049 cells) ~512-spot batches split its runs (chapter 05)
+AUTO_SMALL_SECTION = 20_000     # up to here (Visium, imaging sections, HD squares) batches of AUTO_SMALL_BATCH spots
+AUTO_SMALL_BATCH = 512          # 300 steps of ~512 spots matched 300 full-batch epochs on 7 of 8 sections at a seventh of the cost (chapter 05)
+AUTO_BATCH_SIZE = 4096          # spots per minibatch above AUTO_SMALL_SECTION (Visium HD bins): memory per step stays flat
 
 def batch_plan(n_spots: int, n_edges: int, batch_size: int = 0, epochs: int = 300, max_steps: int = 0) -> dict:
-    "Resolve `batch_size=0` (auto: AUTO_SMALL_BATCH spots up to AUTO_SMALL_SECTION spots, AUTO_BATCH_SIZE above; full batch when the section is smaller) and cap `epochs` so epochs x batches <= `max_steps`."
-    if batch_size == 0: batch_size = AUTO_SMALL_BATCH if n_spots <= AUTO_SMALL_SECTION else AUTO_BATCH_SIZE
+    "Resolve `batch_size=0` (auto: full batch up to AUTO_FULL_BATCH_SPOTS spots, AUTO_SMALL_BATCH spots up to AUTO_SMALL_SECTION, AUTO_BATCH_SIZE above) and cap `epochs` so epochs x batches <= `max_steps`."
+    if batch_size == 0:
+        batch_size = (n_spots if n_spots <= AUTO_FULL_BATCH_SPOTS else AUTO_SMALL_BATCH if n_spots <= AUTO_SMALL_SECTION
+                      else AUTO_BATCH_SIZE)
     full = batch_size >= n_spots
     # a batch is its seed spots plus their neighbours: seeds x (1 + mean degree) spots
     n_seeds = n_spots if full else max(1, int(batch_size / (1 + max(n_edges / max(n_spots, 1), 1.0))))
