@@ -33,7 +33,7 @@ VERSION_NOTES = {
                "runs (chapter 05); measured on 2026-12-01, a machine about 1.6x slower than 2026-11-30's (bench/profile.md)",
     "759a31a": "the lean default (300 steps of ~512-spot minibatches, torch mixture, cached UMAP kernels), measured on "
                "2026-12-01 while one benchmark process (bench/run.py, one thread) ran beside the pairs",
-    "383d442": "the lean default with full batches up to 2,048 spots (STARmap), measured on 2026-12-01, idle machine",
+    "f0196a0": "the lean default with full batches up to 2,048 spots (STARmap), measured on 2026-12-01, idle machine",
 }
 SECTIONS = {  # name: (file under the shared data folder, label column, domains)
     "DLPFC_151673": ("DLPFC_151673/DLPFC_151673.h5ad", "layer_guess_reordered", 7),
