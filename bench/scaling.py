@@ -150,17 +150,17 @@ def table() -> str:
     realistic = [r for r in every if r.get("section", "synthetic_hd") != "synthetic_hd"]
     rows = sorted([r for r in every if r not in realistic], key=lambda r: r["n_spots"])
     head = ("| spots | " + " | ".join(f"{s} s" for s in STEPS)
-            + " | pipeline s | peak MB | ARI | ARI without smoothing | normalization | epochs x batch |")
+            + " | pipeline s | peak MB | ARI | ARI without smoothing | normalization | epochs x batch | version |")
     lines = ["# Scaling: synthetic Visium HD-like sections, one run per size", "",
              "Wall seconds per step and the process's peak resident memory; `pipeline` is everything after generating "
-             "the data (preprocess → write outputs). Defaults of settings.ini when the rows were measured (2026-11-26, before the spare mixture components; today's default fits four mixtures in the domains step) with the true number of domains (7). Measured on a "
+             "the data (preprocess → write outputs). Defaults of settings.ini at each row's version (rows without one: 2026-11-26, one mixture fit per model and full-batch training; b5ce284: the lean default of 2026-12-01, 300 optimiser steps, four torch mixture fits per model) with the true number of domains (7). Measured on a "
              "2-core, 24 GiB machine that was running other benchmark jobs at the same time, so times are upper bounds. "
              "`ARI without smoothing` clusters the raw embedding mu with the same mixture model.", "",
-             head, "|" + "---|" * (len(STEPS) + 7)]
+             head, "|" + "---|" * (len(STEPS) + 8)]
     for r in rows:
         lines.append(f"| {r['n_spots']:,} | " + " | ".join(f"{r['steps'][s]['s']:.1f}" for s in STEPS)
                      + f" | {r['pipeline_s']:.0f} | {r['peak_mb']:.0f} | {r['ari']:.3f} | {r['ari_unsmoothed_mu']:.3f} | {r['normalization']}"
-                     f" | {r['epochs']} x {r['batch_size'] or 'full'} |")
+                     f" | {r['epochs']} x {r['batch_size'] or 'full'} | {r.get('version', '')} |")
     lines += realistic_table(realistic)
     peers = read_jsonl(PEERS)
     if peers:
