@@ -132,14 +132,13 @@ def find_domains(adata: ad.AnnData, use_rep: str = "X_spatial_vae", method: str 
         if method == "kmeans":
             from sklearn.cluster import KMeans
             model = KMeans(n_fit, n_init=CLUSTER_STARTS, random_state=seed)
-            components = lambda: (model.cluster_centers_, None)          # (means, shared covariance) once fitted
+            labels = model.fit_predict(X) if sample is None else model.fit(X[sample]).predict(X)
+            means, covariance = model.cluster_centers_, None
         else:
             mixture = fit_tied_mixture(X if sample is None else X[sample], n_fit, seed=seed, device=device)
-            components = lambda: (mixture.means, mixture.covariance)
-        if method == "kmeans": labels = model.fit_predict(X) if sample is None else model.fit(X[sample]).predict(X)
-        else: labels = mixture.labels if sample is None else mixture.predict(X)
+            labels = mixture.labels if sample is None else mixture.predict(X)
+            means, covariance = mixture.means, mixture.covariance
         if n_fit > n_domains:   # the closest components are the splits least worth keeping
-            means, covariance = components()
             labels = merge_closest_components(means, n_domains, covariance)[labels]
         labels = labels.astype(str)
         info = {"method": method, "extra_components": n_fit - n_domains}
