@@ -57,6 +57,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                    'spatial_vae/evaluation.py'),
                                         'spatial_vae.evaluation._lloyd': ('evaluation.html#_lloyd', 'spatial_vae/evaluation.py'),
                                         'spatial_vae.evaluation._map_view': ('evaluation.html#_map_view', 'spatial_vae/evaluation.py'),
+                                        'spatial_vae.evaluation._restore_erased': ( 'evaluation.html#_restore_erased',
+                                                                                    'spatial_vae/evaluation.py'),
                                         'spatial_vae.evaluation.check_clustering_arguments': ( 'evaluation.html#check_clustering_arguments',
                                                                                                'spatial_vae/evaluation.py'),
                                         'spatial_vae.evaluation.color_domains': ( 'evaluation.html#color_domains',

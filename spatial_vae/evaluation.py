@@ -238,11 +238,11 @@ def fit_tied_mixture(X: np.ndarray,           # points x dimensions
     ll = torch.full((n_starts,), -torch.inf, dtype=X.dtype, device=device)
     active = torch.ones(n_starts, dtype=torch.bool, device=device)
     n_iter = torch.zeros(n_starts, dtype=torch.long, device=device)
+    # a converged start keeps its parameters: each start's result does not depend on the others
+    keep = lambda new, old: torch.where(active.view(-1, *[1] * (new.ndim - 1)), new, old)
     for _ in range(max_iter):
         new_resp, new_ll = e_step(*params)
         new_params = m_step(new_resp)
-        # a converged start keeps its parameters: each start's result does not depend on the others
-        keep = lambda new, old: torch.where(active.view(-1, *[1] * (new.ndim - 1)), new, old)
         params = tuple(keep(a, b) for a, b in zip(new_params, params))
         n_iter += active.long()
         done = (new_ll - ll).abs() < tol
@@ -286,6 +286,13 @@ def smooth_embedding(adata: ad.AnnData, edges: np.ndarray, use_rep: str = "X_spa
     adata.obsm[key_added or f"{use_rep}_smoothed"] = z
     return z
 
+def _restore_erased(before: np.ndarray, after: np.ndarray) -> np.ndarray:
+    "`after` (codes), with the spots of every domain of `before` that `after` no longer has given back their `before` code."
+    erased = np.setdiff1d(np.unique(before[before >= 0]), after)
+    back = np.isin(before, erased)
+    after = after.copy(); after[back] = before[back]
+    return after
+
 def refine_domains(adata: ad.AnnData,                   # a section with domains in `.obs[domain_key]`
                    edges: np.ndarray,                    # its spatial graph, (2, |E|)
                    domain_key: str = "spatial_vae_domain", # the labels to refine
@@ -305,10 +312,8 @@ def refine_domains(adata: ad.AnnData,                   # a section with domains
     votes = (reach @ sp.csr_matrix((np.ones(n, np.float32), (np.arange(n), codes)), shape=(n, len(labels.cat.categories)))).toarray()
     votes[np.arange(n), codes] += 0.5                                    # ties go to the spot's own domain
     refined = votes.argmax(1)
-    if keep_domains:   # a small domain surrounded by larger ones loses every vote; it keeps its own spots instead
-        erased = np.setdiff1d(np.unique(codes[codes >= 0]), refined)
-        keep = np.isin(codes, erased)
-        refined[keep] = codes[keep]
+    # a small domain surrounded by larger ones loses every vote; it keeps its own spots instead
+    if keep_domains: refined = _restore_erased(codes, refined)
     refined = pd.Categorical.from_codes(refined, categories=labels.cat.categories)
     adata.obs[key_added or domain_key] = refined
     return adata.obs[key_added or domain_key]
@@ -349,10 +354,8 @@ def consensus_domains(adata: ad.AnnData,          # a section with several label
     info = {**adata.uns.get(domain_keys[ref], {}), "consensus_of": list(domain_keys), "reference": domain_keys[ref],
             "agreement": float(agreement.mean())}
     voted = votes.argmax(1)
-    if keep_domains:   # a small domain that every other labelling splits differently loses the vote; it keeps the reference's spots
-        erased = np.setdiff1d(np.unique(codes[ref][codes[ref] >= 0]), voted)
-        back = np.isin(codes[ref], erased)
-        voted[back] = codes[ref][back]
+    # a small domain that every other labelling splits differently loses the vote; it keeps the reference's spots
+    if keep_domains: voted = _restore_erased(codes[ref], voted)
     adata.obs[key_added] = pd.Categorical.from_codes(voted, categories=runs[ref].cat.categories)
     adata.uns[key_added] = info
     adata.obsm[f"{key_added}_support"] = support                       # each domain's share of the labellings, per spot

@@ -95,10 +95,10 @@ def _cluster_embedding(adata, edges, settings, extras, use_rep, key_added, seed)
     if e["smoothing_hops"]:
         smooth_embedding(adata, edges, use_rep, hops=e["smoothing_hops"], key_added=f"{use_rep}_smoothed"); use_rep = f"{use_rep}_smoothed"
     keys = [key_added] + [f"{key_added}_extra{n}" for n in extras[1:]]
+    device = str(pick_device(settings["training"]["device"]))   # the mixture on the training device
     for key, n in zip(keys, extras):
         find_domains(adata, use_rep=use_rep, method=e["cluster_method"], n_domains=e["n_domains"], resolution=e["resolution"],
-                     seed=seed, max_fit_spots=e["max_fit_spots"], extra_components=n, key_added=key,
-                     device=str(pick_device(settings["training"]["device"])))   # the mixture on the training device
+                     seed=seed, max_fit_spots=e["max_fit_spots"], extra_components=n, key_added=key, device=device)
     return use_rep, keys
 
 def domains_from_settings(adata: ad.AnnData, edges: np.ndarray, settings: dict[str, dict]) -> str:

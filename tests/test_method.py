@@ -45,16 +45,15 @@ def test_spatial_term_pulls_neighbours_together():
     # mixture components (which components merge would decide the domains as much as the loss does) in either run,
     # and the seed's 16 latent dimensions (with 32 on this small synthetic section the ratios are 0.86 vs 0.85: most
     # of the extra dimensions carry little signal, and the ratio over all of them stops showing the pull)
-    # Trained to convergence (300 full-batch epochs): the default's 300 minibatch steps pull less on this small section
-    # (0.79 vs 0.81, checked below only for the direction)
+    # Trained to convergence, 300 full-batch epochs: what the default does on this 1,600-spot section (full batch up to
+    # 2,048 spots), pinned here so the test keeps measuring the loss if the batching default moves (in ~512-spot
+    # batches for 300 steps the pull was weaker: 0.79 vs 0.81)
     alone = dict(n_domains=5, smoothing_hops=0, ensemble=1, latent_dim=16, extra_components=0, progress=False)
     converged = dict(batch_size=100_000, max_steps=0)
     flat = run_pipeline(lambda_spatial=0.0, **alone, **converged)
     spatial = run_pipeline(**alone, **converged)
     assert _neighbour_distance_ratio(spatial) < 0.95 * _neighbour_distance_ratio(flat)   # measured: 0.75 vs 0.82
     assert spatial.metrics["spatial_coherence"] > flat.metrics["spatial_coherence"]
-    lean_flat, lean = run_pipeline(lambda_spatial=0.0, **alone), run_pipeline(**alone)
-    assert _neighbour_distance_ratio(lean) < _neighbour_distance_ratio(lean_flat)
 
 
 def test_same_seed_same_domains():
