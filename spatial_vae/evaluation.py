@@ -419,9 +419,9 @@ def domain_palette(n: int,  # how many colours
 
 def color_domains(adata: ad.AnnData,                      # a section with domains (and maybe an annotation) in `.obs`
                   domain_key: str = "spatial_vae_domain",  # the domains to colour
-                  label_key: str | None = None,            # an annotation: each domain takes the colour of the class it overlaps most
+                  label_key: str | None = None,            # an annotation: a domain matched to a class takes its colour
                  ) -> list[str]:                          # the domains' colours, also in `.uns[f"{domain_key}_colors"]`
-    "Colour the domains, in scanpy's place for colours (`.uns['<key>_colors']`): with `label_key` the annotation gets colours too, and each domain the colour of the class it overlaps most (Hungarian matching), so maps and UMAPs of both compare at a glance."
+    "Colour the domains, in scanpy's place for colours (`.uns['<key>_colors']`): with `label_key` the annotation gets colours too, and each domain the colour of the class matched to it (Hungarian matching) when the class is the domain's largest or the domain holds most of the class; other domains get colours no class has. Maps and UMAPs of both then compare at a glance."
     domains = adata.obs[domain_key].astype("category")
     if label_key is None:
         adata.uns[f"{domain_key}_colors"] = domain_palette(len(domains.cat.categories))
@@ -433,7 +433,16 @@ def color_domains(adata: ad.AnnData,                      # a section with domai
     codes, ref = domains.cat.codes.to_numpy(), truth.cat.codes.to_numpy()
     scored = (codes >= 0) & (ref >= 0)
     matched = n_ref + np.arange(n_dom)                               # a domain no class is matched to: a colour of its own
-    if scored.any(): matched[codes[scored]] = match_labels(codes[scored], ref[scored], n_ref, keep_leftovers=True)
+    if scored.any():
+        matched[codes[scored]] = match_labels(codes[scored], ref[scored], n_ref, keep_leftovers=True)
+        overlap = np.zeros((n_dom, n_ref))
+        np.add.at(overlap, (codes[scored], ref[scored]), 1)
+        # matching gives every class a domain; a class's colour on a domain that is neither mostly that class nor
+        # where most of the class lies would read as if the class were there: such a domain keeps a colour of its own
+        d = np.flatnonzero(matched < n_ref)
+        c = matched[d]
+        plausible = (overlap[d, c] >= overlap[d].max(1)) | (overlap[d, c] >= overlap[:, c].max(0))
+        matched[d[~plausible]] = n_ref + d[~plausible]
     adata.uns[f"{domain_key}_colors"] = [palette[m] for m in matched]
     return adata.uns[f"{domain_key}_colors"]
 
