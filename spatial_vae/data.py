@@ -18,7 +18,7 @@ import pandas as pd
 import scanpy as sc
 import scipy.sparse as sp
 
-from .settings import atomic_write, project_root, read_settings
+from .settings import atomic_write, project_root, read_settings, uses_settings
 
 # %% auto #0
 __all__ = ['POSITION_COLUMNS', 'POSITION_FILES', 'HD_BIN_FOLDER', 'TENX_BASE', 'VISIUM_DATASETS', 'BUILTIN', 'NORMALIZATIONS',
@@ -541,9 +541,10 @@ def use_counts(adata: ad.AnnData,   # a section; `.X` should hold raw counts
                      "counts itself: give the raw counts (Space Ranger's filtered_feature_bc_matrix.h5), put them in "
                      ".layers['counts'], or pass precomputed features with features_key (--features-key)")
 
-def preprocess(adata: ad.AnnData, *, min_counts: int = 1, min_genes: int = 1, min_cells: int = 3,
-               target_sum: float = 1e4, n_top_genes: int = 3000, n_pcs: int = 50, normalization: str = "auto",
-               seed: int = 0, copy: bool = False) -> ad.AnnData | None:
+@uses_settings("data", seed="training.seed")
+def preprocess(adata: ad.AnnData, *, min_counts: int | None = None, min_genes: int | None = None, min_cells: int | None = None,
+               target_sum: float | None = None, n_top_genes: int | None = None, n_pcs: int | None = None,
+               normalization: str | None = None, seed: int | None = None, copy: bool = False) -> ad.AnnData | None:
     "QC-filter, pick highly variable genes and run PCA into `.obsm['X_pca']` (Pearson residuals or log1p), leaving log-normalised values in `.X`."
     for name, value in dict(min_counts=min_counts, min_genes=min_genes, min_cells=min_cells).items():
         if value < 0: raise ValueError(f"{name} must be >= 0, got {value}")

@@ -17,6 +17,7 @@ import torch
 
 from .graph import edges_to_adjacency, neighbour_mean, spatial_edges
 from .model import SpatialVAE
+from .settings import resolved_defaults
 from .training import (TrainingResult, _batch_edges, _neighbour_batches, _optimiser_step, batch_plan, embed,
                                   seed_everything, train_spatial_vae, training_inputs)
 
@@ -94,8 +95,7 @@ def train_distributed(adata: ad.AnnData, edges: np.ndarray, workers: int = 2, **
     "Train the spatial VAE with `workers` DDP processes (torch's elastic launcher, gloo on CPU); same arguments and result as `train_spatial_vae`."
     from torch.distributed.launcher.api import LaunchConfig, elastic_launch
     if int(workers) < 1: raise ValueError(f"workers must be >= 1, got {workers}")
-    defaults = {k: v.default for k, v in inspect.signature(train_spatial_vae).parameters.items()
-                if v.default is not inspect.Parameter.empty}
+    defaults = resolved_defaults(train_spatial_vae)    # settings.ini's values, as a call without them would use
     unknown = set(train_kwargs) - set(defaults)
     if unknown: raise TypeError(f"unknown training arguments {sorted(unknown)}; known: {sorted(defaults)}")
     p = {**defaults, **train_kwargs}

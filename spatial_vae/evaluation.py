@@ -21,6 +21,8 @@ from sklearn.neighbors import NearestNeighbors
 
 from .data import _library_id
 from .graph import edges_to_adjacency, neighbour_mean
+from .settings import uses_settings
+from .training import pick_device
 
 # %% auto #0
 __all__ = ['CLUSTER_METHODS', 'CLUSTER_STARTS', 'DOMAINS_PER_SPARE', 'fit_sample', 'whiten_means', 'merge_closest_components',
@@ -81,8 +83,10 @@ def merge_closest_components(means: np.ndarray, n_keep: int, covariance: np.ndar
     white = np.asarray(means, dtype=np.float64) if covariance is None else whiten_means(means, covariance)
     return fcluster(linkage(white, method="average"), n_keep, criterion="maxclust") - 1
 
-def check_clustering_arguments(method: str = "auto", n_domains: int = 0, resolution: float = 1.0, max_fit_spots: int = 0,
-                               extra_components: int | tuple[int, ...] | str = 0, n_spots: int | None = None) -> None:
+@uses_settings("evaluation", method="evaluation.cluster_method")
+def check_clustering_arguments(method: str | None = None, n_domains: int | None = None, resolution: float | None = None,
+                               max_fit_spots: int | None = None, extra_components: int | tuple[int, ...] | str | None = None,
+                               n_spots: int | None = None) -> None:
     "Reject clustering settings that cannot work, naming the parameter; `n_spots`, when known, bounds `n_domains`."
     if method not in CLUSTER_METHODS: raise ValueError(f"cluster method must be one of {CLUSTER_METHODS}, got {method!r}")
     if n_domains < 0: raise ValueError(f"n_domains must be >= 0 (0 = Leiden picks), got {n_domains}")
@@ -105,9 +109,10 @@ def resolved_cluster_method(method: str, n_domains: int) -> str:
     "The clusterer `method` names: `auto` is a tied GMM when `n_domains` is given, else Leiden."
     return ("gmm" if n_domains else "leiden") if method == "auto" else method
 
-def find_domains(adata: ad.AnnData, use_rep: str = "X_spatial_vae", method: str = "auto", n_domains: int = 0,
-                 resolution: float = 1.0, n_neighbors: int = 15, seed: int = 0, max_fit_spots: int = 100_000,
-                 extra_components: int = 0, key_added: str = "spatial_vae_domain", device: str = "cpu") -> pd.Series:
+@uses_settings("evaluation", method="evaluation.cluster_method", seed="training.seed", device="training.device")
+def find_domains(adata: ad.AnnData, use_rep: str = "X_spatial_vae", method: str | None = None, n_domains: int | None = None,
+                 resolution: float | None = None, n_neighbors: int = 15, seed: int | None = None, max_fit_spots: int | None = None,
+                 extra_components: int = 0, key_added: str = "spatial_vae_domain", device: str | None = None) -> pd.Series:
     "Cluster `.obsm[use_rep]` into domains in `.obs[key_added]`: Leiden (at `resolution`, or searched for `n_domains`), k-means or tied GMM; `auto` = GMM given `n_domains`, else Leiden. GMM and k-means fit `extra_components` more components than `n_domains` and merge the closest ones. Above `max_fit_spots` spots the clusterer is fitted on a seeded sample and assigns the rest; the mixture runs on torch `device`."
     check_clustering_arguments(method, n_domains, resolution, max_fit_spots, extra_components, n_spots=adata.n_obs)
     if isinstance(extra_components, str) or np.ndim(extra_components):
@@ -194,18 +199,20 @@ def _lloyd(X: torch.Tensor, centres: torch.Tensor, iterations: int = 30) -> torc
         centres = new
     return assign
 
+@uses_settings("training")
 def fit_tied_mixture(X: np.ndarray,           # points x dimensions
                      n_components: int,       # number of Gaussian components
                      n_starts: int = CLUSTER_STARTS, # independent starts (k-means++ then k-means, then EM), fitted together; the most likely is kept
-                     seed: int = 0,           # seeds the starts
+                     seed: int | None = None, # seeds the starts (None: settings.ini [training])
                      max_iter: int = 100,     # EM iterations per start at most
                      tol: float = 1e-3,       # a start has converged when its mean log-likelihood changes by less
                      reg_covar: float = 1e-6, # added to the covariance's diagonal
-                     device: str = "cpu",     # torch device; the same code runs on a GPU
+                     device: str | None = None, # torch device, the same code on a GPU (None: settings.ini [training]: auto)
                     ) -> TiedMixture:
     "A Gaussian mixture with one covariance shared by all components, every start fitted at once as one batched EM in torch (float64)."
     if n_components < 1: raise ValueError(f"n_components must be >= 1, got {n_components}")
     if n_starts < 1: raise ValueError(f"n_starts must be >= 1, got {n_starts}")
+    device = pick_device(device)
     X = torch.as_tensor(np.asarray(X), dtype=torch.float64, device=device)
     n, dims = X.shape
     if n < n_components: raise ValueError(f"{n} points are too few for {n_components} components")
@@ -384,8 +391,10 @@ def _cache_umap_kernels() -> None:
         if kernel is not None and hasattr(kernel, "enable_caching") and type(getattr(kernel, "_cache", None)).__name__ == "NullCache":
             kernel.enable_caching()
 
-def latent_umap(adata: ad.AnnData, use_rep: str = "X_spatial_vae", n_neighbors: int = 15, min_dist: float = 0.3,
-                seed: int = 0, max_spots: int = 50_000, key_added: str | None = None, n_epochs: int | None = None) -> np.ndarray:
+@uses_settings(n_neighbors="evaluation.umap_neighbors", min_dist="evaluation.umap_min_dist", seed="training.seed",
+               max_spots="evaluation.umap_max_spots", n_epochs="evaluation.umap_epochs")
+def latent_umap(adata: ad.AnnData, use_rep: str = "X_spatial_vae", n_neighbors: int | None = None, min_dist: float | None = None,
+                seed: int | None = None, max_spots: int | None = None, key_added: str | None = None, n_epochs: int | None = None) -> np.ndarray:
     "UMAP of `.obsm[use_rep]` into `.obsm[key_added]` (default `use_rep + '_umap'`), seeded; above `max_spots` spots only a seeded sample is embedded (the rest are NaN)."
     import umap
     _cache_umap_kernels()

@@ -12,6 +12,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from .settings import uses_settings
+
 # %% auto #0
 __all__ = ['GRAPH_METHODS', 'grid_layout', 'spatial_edges', 'degree_summary', 'edges_to_adjacency', 'neighbour_mean']
 
@@ -56,7 +58,8 @@ def _squidpy_adjacency(sq, adata: ad.AnnData, method: str, n_neighbors: int, rad
     sq.gr.spatial_neighbors_radius(adata, radius=radius, key_added="_radius")
     return adata.obsp.pop("_radius_connectivities")
 
-def spatial_edges(adata: ad.AnnData, method: str = "auto", n_neighbors: int = 6, radius: float = 0.0,
+@uses_settings("graph")
+def spatial_edges(adata: ad.AnnData, method: str | None = None, n_neighbors: int | None = None, radius: float | None = None,
                   key_added: str = "spatial") -> np.ndarray:
     "Symmetric spatial neighbour graph without self loops; returns edges (2, |E|) and stores `.obsp[key_added+'_connectivities']`."
     if method not in GRAPH_METHODS: raise ValueError(f"graph method must be one of {GRAPH_METHODS}, got {method!r}")

@@ -9,6 +9,8 @@ import warnings
 
 import torch
 
+from .settings import uses_settings
+
 # %% auto #0
 __all__ = ['EdgeLaplacian', 'seed_loss']
 
@@ -51,14 +53,15 @@ class EdgeLaplacian:
         if z.shape[0] != self.n_spots: raise ValueError(f"z has {z.shape[0]} rows, the graph {self.n_spots} spots")
         return _LaplacianForm.apply(z, self.sym, self.degree) / self.n_edges
 
+@uses_settings("loss")
 def seed_loss(x: torch.Tensor,        # spot features (spots x features)
               x_hat: torch.Tensor,    # their reconstruction
               mu: torch.Tensor,       # latent means (spots x latent)
               logvar: torch.Tensor,   # latent log-variances
               z: torch.Tensor,        # latent samples
               edges: torch.Tensor | EdgeLaplacian, # (2, |E|) spot indices, or an `EdgeLaplacian` of them (the same value, faster)
-              beta: float = 1e-3,     # weight of the KL term
-              lambda_spatial: float = 1.0, # weight of the spatial term
+              beta: float | None = None,           # weight of the KL term (None: settings.ini [loss])
+              lambda_spatial: float | None = None, # weight of the spatial term (None: settings.ini [loss]; the seed's run used 1.0)
              ) -> dict[str, torch.Tensor]:
     "The method's loss: a dict of `reconstruction`, `kl`, `spatial` (unweighted) and their weighted `total`."
     if beta < 0: raise ValueError(f"beta must be >= 0, got {beta}")

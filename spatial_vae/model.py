@@ -8,11 +8,13 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .settings import uses_settings
+
 # %% auto #0
 __all__ = ['mlp', 'SpatialVAE']
 
 # %% ../nbs/02_model.ipynb #e46e26b5
-def mlp(sizes: list[int], dropout: float = 0.0) -> nn.Sequential:
+def mlp(sizes: list[int], dropout: float) -> nn.Sequential:
     "Linear layers of the given sizes with LayerNorm, ELU and dropout between them (none after the last)."
     layers = []
     for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
@@ -22,7 +24,8 @@ def mlp(sizes: list[int], dropout: float = 0.0) -> nn.Sequential:
 
 class SpatialVAE(nn.Module):
     "VAE over spot features: `encode` gives (mu, logvar), `forward` gives (x_hat, mu, logvar, z)."
-    def __init__(self, n_input: int, latent_dim: int = 32, hidden_dims: tuple[int, ...] = (128, 64), dropout: float = 0.0,
+    @uses_settings("model")
+    def __init__(self, n_input: int, latent_dim: int | None = None, hidden_dims: tuple[int, ...] | None = None, dropout: float | None = None,
                  n_context: int = 0):
         super().__init__()
         for name, value in dict(n_input=n_input, latent_dim=latent_dim).items():

@@ -6,12 +6,15 @@
 from __future__ import annotations
 
 import configparser
+import functools
+import inspect
 import os
 from collections.abc import Callable
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['SETTINGS_ENV', 'project_root', 'atomic_write', 'package_file', 'settings_path', 'read_settings']
+__all__ = ['SETTINGS_ENV', 'project_root', 'atomic_write', 'package_file', 'settings_path', 'read_settings', 'uses_settings',
+           'resolved_defaults']
 
 # %% ../nbs/00a_settings.ipynb #7791462f
 SETTINGS_ENV = "SPATIAL_VAE_SETTINGS"
@@ -62,3 +65,43 @@ def read_settings(path: str | Path | None = None) -> dict[str, dict]:
         raise ValueError(f"settings file {path} is not an INI file of [sections] and name = value lines "
                          f"({type(e).__name__}: {str(e).splitlines()[0]})") from None
     return {s: {k: _parse_value(v) for k, v in parser[s].items()} for s in parser.sections()}
+
+# %% ../nbs/00a_settings.ipynb #f710f52b
+def uses_settings(*sections: str,    # settings sections whose names the function's parameters share, searched in order
+                  **renamed: str,    # parameter = "section.name" where the settings name differs
+                 ) -> Callable:
+    "Decorate a function whose `None` arguments take their value from `settings.ini` (read at each call, so `SPATIAL_VAE_SETTINGS` counts)."
+    def decorate(func):
+        signature = inspect.signature(func)
+        names = [n for n, p in signature.parameters.items() if p.default is None]
+        @functools.wraps(func)
+        def wrapper(*args, **kwargs):
+            bound = signature.bind(*args, **kwargs)
+            missing = [n for n in names if bound.arguments.get(n) is None]
+            if missing:
+                values = read_settings()
+                for name in missing:
+                    if name in renamed:
+                        section, key = renamed[name].split(".")
+                        bound.arguments[name] = values[section][key]
+                        continue
+                    for section in sections:
+                        if name in values.get(section, {}): bound.arguments[name] = values[section][name]; break
+            return func(*bound.args, **bound.kwargs)
+        wrapper.settings_sections, wrapper.settings_renamed = sections, renamed
+        return wrapper
+    return decorate
+
+def resolved_defaults(func: Callable) -> dict:
+    "The value each parameter of `func` takes when it is not given: a `uses_settings` function's settings values, else the signature's defaults."
+    values, out = read_settings(), {}
+    sections, renamed = getattr(func, "settings_sections", ()), getattr(func, "settings_renamed", {})
+    for name, p in inspect.signature(func).parameters.items():
+        if p.default is inspect.Parameter.empty: continue
+        out[name] = p.default
+        if p.default is not None: continue
+        if name in renamed:
+            section, key = renamed[name].split("."); out[name] = values[section][key]; continue
+        for section in sections:
+            if name in values.get(section, {}): out[name] = values[section][name]; break
+    return out

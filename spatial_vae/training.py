@@ -23,7 +23,7 @@ with warnings.catch_warnings():   # tqdm.auto warns in a kernel without ipywidge
     warnings.simplefilter("ignore")
     from tqdm.auto import tqdm
 
-from .settings import atomic_write
+from .settings import atomic_write, uses_settings
 from .graph import edges_to_adjacency, neighbour_mean
 from .loss import EdgeLaplacian, seed_loss
 from .model import SpatialVAE
@@ -60,7 +60,8 @@ class interrupt_at_epoch_end:
     def __exit__(self, *exc):
         if self.active: signal.signal(signal.SIGINT, self.previous)
 
-def pick_device(device: str = "auto") -> torch.device:
+@uses_settings("training")
+def pick_device(device: str | None = None) -> torch.device:
     "`'auto'` → CUDA when available, else CPU; otherwise the named device, which must exist on this machine."
     if device == "auto": return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try: dev = torch.device(str(device))
@@ -83,10 +84,12 @@ def save_model(model: SpatialVAE, path: str | Path, metadata: dict | None = None
     "Save a trained model (weights, architecture and a metadata dict) to `path`, atomically."
     _atomic_torch_save({"config": model.config, "state_dict": model.state_dict(), "metadata": metadata or {}}, path)
 
-def load_model(path: str | Path, device: str = "cpu") -> SpatialVAE:
+@uses_settings("training")
+def load_model(path: str | Path, device: str | None = None) -> SpatialVAE:
     "Load a model written by `save_model` (in eval mode)."
     path = Path(path)
     if not path.is_file(): raise FileNotFoundError(f"model file not found: {path}")
+    device = pick_device(device)
     try: saved = torch.load(path, map_location=device, weights_only=True)
     except Exception as e: raise ValueError(f"cannot read model {path} ({type(e).__name__}: {str(e).splitlines()[0]})") from None
     model = SpatialVAE(**saved["config"]); model.load_state_dict(saved["state_dict"])
@@ -142,7 +145,8 @@ AUTO_SMALL_SECTION = 20_000     # up to here (Visium, imaging sections, HD squar
 AUTO_SMALL_BATCH = 512          # 300 steps of ~512 spots matched 300 full-batch epochs on 7 of 8 sections at a seventh of the cost (chapter 05)
 AUTO_BATCH_SIZE = 4096          # spots per minibatch above AUTO_SMALL_SECTION (Visium HD bins): memory per step stays flat
 
-def batch_plan(n_spots: int, n_edges: int, batch_size: int = 0, epochs: int = 300, max_steps: int = 0) -> dict:
+@uses_settings("training")
+def batch_plan(n_spots: int, n_edges: int, batch_size: int | None = None, epochs: int | None = None, max_steps: int | None = None) -> dict:
     "Resolve `batch_size=0` (auto: full batch up to AUTO_FULL_BATCH_SPOTS spots, AUTO_SMALL_BATCH spots up to AUTO_SMALL_SECTION, AUTO_BATCH_SIZE above) and cap `epochs` so epochs x batches <= `max_steps`."
     if batch_size == 0:
         batch_size = (n_spots if n_spots <= AUTO_FULL_BATCH_SPOTS else AUTO_SMALL_BATCH if n_spots <= AUTO_SMALL_SECTION
@@ -156,8 +160,9 @@ def batch_plan(n_spots: int, n_edges: int, batch_size: int = 0, epochs: int = 30
             "epochs": int(epochs)}
 
 @torch.no_grad()
+@uses_settings("training")
 def embed(model: SpatialVAE, features: np.ndarray, context: np.ndarray | None = None, chunk_size: int = 65536,
-          device: str = "auto") -> np.ndarray:
+          device: str | None = None) -> np.ndarray:
     "The embedding `mu` of each row of `features` (with its neighbourhood `context` for a context model), in chunks."
     dev = pick_device(device)
     model = model.to(dev).eval()
@@ -186,11 +191,13 @@ def training_inputs(adata: ad.AnnData, edges: np.ndarray, features_key: str) -> 
         raise ValueError(f"edges must be a (2, |E|) array of spot indices < {adata.n_obs}, got shape {edges.shape}")
     return features, edges
 
-def train_spatial_vae(adata: ad.AnnData, edges: np.ndarray, *, features_key: str = "X_pca", latent_dim: int = 32,
-                      hidden_dims: tuple[int, ...] = (128, 64), dropout: float = 0.0, neighbour_context: bool = True, beta: float = 1e-3,
-                      lambda_spatial: float = 20.0, epochs: int = 300, learning_rate: float = 2e-3,
-                      weight_decay: float = 0.0, batch_size: int = 0, max_steps: int = 300, early_stopping_patience: int = 0,
-                      seed: int = 0, device: str = "auto", num_threads: int = 1, progress: bool = True,
+@uses_settings("model", "loss", "training")
+def train_spatial_vae(adata: ad.AnnData, edges: np.ndarray, *, features_key: str = "X_pca", latent_dim: int | None = None,
+                      hidden_dims: tuple[int, ...] | None = None, dropout: float | None = None, neighbour_context: bool | None = None,
+                      beta: float | None = None, lambda_spatial: float | None = None, epochs: int | None = None,
+                      learning_rate: float | None = None, weight_decay: float | None = None, batch_size: int | None = None,
+                      max_steps: int | None = None, early_stopping_patience: int | None = None, seed: int | None = None,
+                      device: str | None = None, num_threads: int | None = None, progress: bool = True,
                       progress_label: str = "training spatial VAE", key_added: str = "X_spatial_vae",
                       checkpoint: str | Path | None = None, checkpoint_every: int = 50, resume: bool = False) -> TrainingResult:
     "Fit the spatial VAE on `.obsm[features_key]` with the seed loss; writes the embedding `mu` to `.obsm[key_added]`."
