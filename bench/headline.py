@@ -2,7 +2,7 @@
 
 One row per development section: spatial_vae's default (`default_preset(section)` in bench/run.py) beside the peers
 that ran there, as mean ARI ± sd over runs (n), and the median over the sections where every column has runs. Writes
-bench/headline.md and puts the same table into nbs/index.ipynb between the markers `<!-- headline:start -->` and
+bench/headline.md and puts the same table into nbs/index.ipynb and nbs/05_evaluation.ipynb between the markers `<!-- headline:start -->` and
 `<!-- headline:end -->` (then regenerate README.md from the notebook, as README.md says).
 
     uv run python bench/headline.py
@@ -16,7 +16,8 @@ from pathlib import Path
 from run import SECTIONS, TUNED_ON, default_preset
 
 HERE = Path(__file__).resolve().parent
-RESULTS, INDEX = HERE / "results", HERE.parent / "nbs" / "index.ipynb"
+RESULTS = HERE / "results"
+PAGES = [HERE.parent / "nbs" / "index.ipynb", HERE.parent / "nbs" / "05_evaluation.ipynb"]   # the home page, the evaluation chapter
 START, END = "<!-- headline:start -->", "<!-- headline:end -->"
 DEFAULT = "default"   # stands for default_preset(section) in COLUMNS
 COLUMNS = {DEFAULT: "spatial_vae", "banksy": "BANKSY", "banksy_lam0.8": "BANKSY λ 0.8", "graphst": "GraphST",
@@ -53,9 +54,13 @@ def table() -> str:
 
 
 def write(text: str) -> None:
-    "bench/headline.md, and the table between the markers in the home page's notebook."
+    "bench/headline.md, and the table between the markers in the home page's and chapter 05's notebooks."
     (HERE / "headline.md").write_text(f"{text}\n")
-    nb = json.loads(INDEX.read_text())
+    for page in PAGES: _write_between_markers(page, text)
+
+
+def _write_between_markers(path: Path, text: str) -> None:
+    nb = json.loads(path.read_text())
     for cell in nb["cells"]:
         src = "".join(cell["source"])
         if START in src and END in src:
@@ -64,8 +69,8 @@ def write(text: str) -> None:
             cell["source"] = src.splitlines(keepends=True)
             break
     else:
-        raise SystemExit(f"{INDEX}: no cell holds the markers {START} ... {END}")
-    INDEX.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
+        raise SystemExit(f"{path}: no cell holds the markers {START} ... {END}")
+    path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
 
 
 if __name__ == "__main__":

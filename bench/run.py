@@ -88,7 +88,7 @@ LEAN = {
     # the narrow net with 3 mixture restarts instead of 10 (spatial_vae.evaluation.CLUSTER_STARTS): the same seed trains the
     # same models as narrow_64x32_l16, so the two are a paired comparison of the restarts alone
     "narrow_starts3": {"hidden_dims": (64, 32), "latent_dim": 16, "cluster_starts": 3},
-    # the narrow hidden layers with the default's 32 latent dimensions (chapter 05: 32 instead of 16 helped 151674 most)
+    # the narrow hidden layers with the default's 32 latent dimensions (CHANGELOG.md: 32 instead of 16 helped 151674 most)
     "narrow_64x32_l32": {"hidden_dims": (64, 32)},
     # the narrow net with two thirds of the optimiser steps at a higher learning rate
     "narrow_e200_lr3e3": {"hidden_dims": (64, 32), "latent_dim": 16, "epochs": 200, "learning_rate": 0.003},
@@ -257,16 +257,18 @@ def table() -> pd.DataFrame:
     return summary
 
 
-def colours_matched_to_truth(labels: np.ndarray, truth: np.ndarray) -> np.ndarray:
-    "Colour codes for `labels`: each domain takes its best-matching annotated class's code (Hungarian, on annotated spots), others follow."
-    from spatial_vae.evaluation import match_labels
-    annotated = truth != "nan"
-    classes = np.unique(truth[annotated])
-    domains = np.unique(labels, return_inverse=True)[1]
-    return match_labels(domains, np.searchsorted(classes, truth), len(classes), where=annotated, keep_leftovers=True)
+def matched_colours(labels: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    "Each spot's colour by its domain (its matched class's, spatial_vae.evaluation.color_domains), and the classes' colours."
+    import anndata as ad
+    from spatial_vae.evaluation import color_domains
+    obs = pd.DataFrame({"truth": pd.Categorical(np.where(truth == "nan", None, truth)), "domain": pd.Categorical(labels)})
+    view = ad.AnnData(obs=obs)
+    colours = color_domains(view, "domain", "truth")
+    return np.asarray(colours)[view.obs["domain"].cat.codes.to_numpy()], np.asarray(view.uns["truth_colors"])
 
 
 def figure() -> None:
+    "bench/domains.png: each section's annotation beside today's default and the peers' seed-0 domains, in matched colours."
     import anndata as ad
     import matplotlib; matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -274,31 +276,40 @@ def figure() -> None:
     df = load_all()
     peers = [json.loads(l) for l in (RESULTS / "peers.jsonl").read_text().splitlines() if l.strip()]
     not_applicable = {(r["method"], r["section"]) for r in peers if r["status"] == "not_applicable"}
-    methods = ["spatial_vae", "seed_vae", "pca_gmm", "spagcn", "banksy", "graphst", "stagate"]
+    # columns: today's default, then the baselines and peers that have a label file for some section
+    candidates = ["seed_vae", "pca_gmm", "spagcn", "banksy", "graphst", "stagate"]
+    methods = ["spatial_vae"] + [m for m in candidates if any((RESULTS / "labels").glob(f"{m}_*_seed*.csv"))]
     fig, axes = plt.subplots(len(SECTIONS), len(methods) + 1, figsize=(2.6 * (len(methods) + 1), 2.8 * len(SECTIONS)))
     for row, (section, (file, label_key, _)) in enumerate(SECTIONS.items()):
         adata = ad.read_h5ad(shared_data_dir() / file)
         xy = adata.obsm["spatial"]
-        panels = [("ground truth", adata.obs[label_key].astype(str).to_numpy())]
+        truth = adata.obs[label_key].astype(str).to_numpy()
+        panels = [("annotation", truth)]
         for m in methods:
-            runs = df[(df.method == m) & (df.section == section)]
-            path = RESULTS / "labels" / (f"{m}_{section}_seed{int(runs.seed.min())}.csv" if len(runs) else "none")
+            name = default_preset(section) if m == "spatial_vae" else m
+            runs = df[(df.method == name) & (df.section == section)]
+            path = RESULTS / "labels" / (f"{name}_{section}_seed{int(runs.seed.min())}.csv" if len(runs) else "none")
+            title = "spatial_vae (default)" if m == "spatial_vae" else m
             if path.exists():
                 lab = pd.read_csv(path, index_col=0)["domain"].astype(str).reindex(adata.obs_names).to_numpy()
-                panels.append((f"{m}\nARI {runs.ari.mean():.2f}", lab))
+                panels.append((f"{title}\nARI {runs.ari.mean():.2f} ({len(runs)} runs)", lab))
             else:   # peers that cannot run on a section (GraphST, STAGATE need counts) leave a not_applicable record
                 why = "needs counts" if (m, section) in not_applicable else "no label file" if len(runs) else "not run"
-                panels.append((f"{m}\n({why})", None))
-        for ax, (title, lab) in zip(axes[row], panels):
+                panels.append((f"{title}\n({why})", None))
+        for i, (ax, (title, lab)) in enumerate(zip(axes[row], panels)):
             ax.set_axis_off(); ax.set_title(title, fontsize=8)
-            if lab is not None:   # colours matched to the annotation's, so a domain and its layer share one
-                codes = colours_matched_to_truth(lab, panels[0][1])
-                ax.scatter(xy[:, 0], xy[:, 1], c=codes, cmap="tab20", vmin=0, vmax=19, s=1.5, rasterized=True)
-                ax.invert_yaxis(); ax.set_aspect("equal")
+            if lab is None: continue
+            domain_colours, class_colours = matched_colours(lab, truth)
+            if i == 0:   # the annotation in its own colours; unannotated spots grey
+                classes = np.unique(truth[truth != "nan"])
+                colours = np.where(truth == "nan", "#dddddd", class_colours[np.searchsorted(classes, truth).clip(0, len(classes) - 1)])
+            else:
+                colours = domain_colours
+            ax.scatter(xy[:, 0], xy[:, 1], c=list(colours), s=1.5, rasterized=True)
+            ax.invert_yaxis(); ax.set_aspect("equal")
         axes[row][0].text(-0.1, 0.5, section, transform=axes[row][0].transAxes, rotation=90, va="center", ha="right", fontsize=9)
     fig.tight_layout()
     fig.savefig(HERE / "domains.png", dpi=70)
-
 
 if __name__ == "__main__":
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

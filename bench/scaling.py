@@ -3,12 +3,13 @@
 Each size runs in its own process (so peak memory is that size's own) through `run_pipeline` with the defaults
 and the true number of domains, then `write_outputs`; it records wall time and the process's peak memory after
 every step, and ARI against the simulated domains. Resumable: one JSON line per size in
-bench/results/scaling.jsonl, skipped when present. `--peers` runs BANKSY and SpaGCN (their own venvs, see
-bench/peers/) on the 10^4 section for comparison. `--table` writes bench/scaling.md and the summary JSON,
+bench/results/scaling.jsonl, skipped when present. `--peers` runs BANKSY (and SpaGCN) in their own venvs (see
+bench/peers/) on the 10^4 section, or on the realistic sections' bins and 48 µm squares, for comparison. `--table` writes bench/scaling.md and the summary JSON,
 `--plot` the log-log figure bench/scaling.png.
 
     uv run python bench/scaling.py                       # sizes not yet measured
     uv run python bench/scaling.py --peers               # BANKSY and SpaGCN at 10^4
+    uv run python bench/scaling.py --peers DLPFC_151673_hd008um_sq48 DLPFC_151673_hd008um   # BANKSY on squares, bins
     uv run python bench/scaling.py --table --plot
 """
 from __future__ import annotations
@@ -105,20 +106,51 @@ def measure_missing(sizes, seed: int, version: str | None = None) -> None:
               f"(unsmoothed mu {r['ari_unsmoothed_mu']:.3f})")
 
 
-def run_peers(seed: int = 0) -> None:
-    "BANKSY and SpaGCN (their own venvs) on the 10^4-bin section, one process each."
-    from spatial_vae.data import synthetic_hd
-    DATA.mkdir(parents=True, exist_ok=True)
-    path = DATA / f"synthetic_hd_{PEER_SIZE}.h5ad"
-    if not path.exists(): synthetic_hd(PEER_SIZE, seed=seed).write_h5ad(path)
+def peer_section(name: str, seed: int = 0) -> Path:
+    """The file a peer reads for `name`: the synthetic 10^4-bin section (written here), a realistic section's 8 µm bins
+    (bench/hd_sections.py), or with a `_sq48` suffix its 48 µm squares, written here as `load_section` makes them for
+    spatial_vae, so both methods see the same units."""
+    if name.isdigit():
+        from spatial_vae.data import synthetic_hd
+        path = DATA / f"synthetic_hd_{name}.h5ad"
+        if not path.exists(): DATA.mkdir(parents=True, exist_ok=True); synthetic_hd(int(name), seed=seed).write_h5ad(path)
+        return path
+    bins, _, square = name.partition("_sq")
+    if not (HD_DATA / f"{bins}.h5ad").exists(): raise SystemExit(f"{HD_DATA / bins}.h5ad is missing: build it with bench/hd_sections.py")
+    if not square: return HD_DATA / f"{bins}.h5ad"
+    path = DATA / f"{name}.h5ad"
+    if not path.exists():
+        from spatial_vae.data import load_section
+        DATA.mkdir(parents=True, exist_ok=True)
+        load_section(HD_DATA / f"{bins}.h5ad", bin_size=int(square)).write_h5ad(path)
+    return path
+
+
+def run_peers(sections: list[str], seed: int = 0, memory_gib: float = 16, timeout_s: int = 3600) -> None:
+    """BANKSY (and SpaGCN on the synthetic section) in their own venvs, one process each, capped at `memory_gib` of
+    address space and `timeout_s`: a run that hits either is recorded as failed with the reason."""
+    import resource
     done = {(r["method"], r["section"]) for r in read_jsonl(PEERS)}
-    for method in ("banksy", "spagcn"):
-        python = PEER_VENVS / method / "bin" / "python"
-        if (method, path.stem) in done: print(f"{method}: done already"); continue
-        if not python.exists(): print(f"{method}: no venv at {python} (bench/peers/setup_envs.sh)"); continue
-        print(f"{method} at n={PEER_SIZE:,} ...", flush=True)
-        subprocess.run([str(python), str(HERE / "peers" / f"run_{method}.py"), "--section", path.stem, "--seed", str(seed),
-                        "--out", str(PEERS), "--labels-dir", str(RESULTS / "labels")], check=False)
+    for name in sections:
+        path = peer_section(name, seed)
+        for method in ("banksy", "spagcn") if name.isdigit() else ("banksy",):
+            python = PEER_VENVS / method / "bin" / "python"
+            if (method, path.stem) in done: print(f"{method} on {path.stem}: done already"); continue
+            if not python.exists(): print(f"{method}: no venv at {python} (bench/peers/setup_envs.sh)"); continue
+            print(f"{method} on {path.stem} ...", flush=True)
+            cap = int(memory_gib * 2**30)
+            t0 = time.perf_counter()
+            try:
+                proc = subprocess.run([str(python), str(HERE / "peers" / f"run_{method}.py"), "--section", path.stem,
+                                       "--seed", str(seed), "--out", str(PEERS), "--labels-dir", str(RESULTS / "labels")],
+                                      timeout=timeout_s, preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_AS, (cap, cap)))
+                why = None if proc.returncode == 0 else f"exit {proc.returncode} under a {memory_gib:g} GiB address-space cap"
+            except subprocess.TimeoutExpired:
+                why = f"did not finish in {timeout_s} s"
+            if why is not None and (method, path.stem) not in {(r["method"], r["section"]) for r in read_jsonl(PEERS)}:
+                with PEERS.open("a") as f:   # the peer's own script writes no line when it is killed
+                    f.write(json.dumps({"method": method, "section": path.stem, "seed": seed, "status": "failed", "ari": None,
+                                        "wall_s": round(time.perf_counter() - t0, 1), "peak_mem_mb": None, "notes": why}) + "\n")
 
 
 def realistic_table(rows: list[dict]) -> list[str]:
@@ -164,17 +196,31 @@ def table() -> str:
     lines += realistic_table(realistic)
     peers = read_jsonl(PEERS)
     if peers:
-        lines += ["", "Peers on the same section (own venvs, one thread, their recommended settings; wall = whole process):", "",
-                  "| method | spots | status | wall s | peak MB | ARI | note |", "|---|---|---|---|---|---|---|"]
+        lines += ["", "## Peers on the same sections", "",
+                  "Own venvs, one thread, their recommended settings, one process per run capped at "
+                  "16 GiB of address space (`--peers`); wall = whole process. On a realistic section BANKSY reads the "
+                  "same 48 µm squares that spatial_vae analyses (`<section>_sq48`), or the 8 µm bins themselves; ARI "
+                  "against the squares' (or bins') majority layer.", "",
+                  "| method | section | units | status | wall s | peak MB | ARI | note |", "|---|---|---|---|---|---|---|---|"]
         ours = {r["n_spots"]: r for r in rows}
         if PEER_SIZE in ours:
             o = ours[PEER_SIZE]
-            lines.append(f"| spatial_vae | {PEER_SIZE:,} | ok | {o['pipeline_s'] + o['steps']['generate']['s']:.0f} | {o['peak_mb']:.0f} | {o['ari']:.3f} | defaults |")
+            lines.append(f"| spatial_vae | synthetic_hd | {PEER_SIZE:,} bins | ok | {o['pipeline_s'] + o['steps']['generate']['s']:.0f} | "
+                         f"{o['peak_mb']:.0f} | {o['ari']:.3f} | defaults |")
+        for r in realistic:
+            if r.get("pooled"):
+                lines.append(f"| spatial_vae | {r['section']} | {r['pooled']['squares']:,} squares of {r['pooled']['square_um']:g} µm | ok | "
+                             f"{r['pipeline_s']:.0f} | {r['peak_mb']:.0f} | {r['ari']:.3f} | defaults, version {r.get('version', '')} |")
         for p in peers:
-            n = int(p["section"].rsplit("_", 1)[1])
+            section = p["section"]
+            if section.startswith("synthetic_hd_"): where, units = "synthetic_hd", f"{int(section.rsplit('_', 1)[1]):,} bins"
+            else:
+                bins, _, square = section.partition("_sq")
+                where, units = bins, (f"squares of {square} µm" if square else "8 µm bins")
             ari = "" if p.get("ari") is None else f"{p['ari']:.3f}"
-            note = ((p.get("notes") or "").strip().splitlines() or [""])[-1][:90] if p["status"] != "ok" else "recommended settings"
-            lines.append(f"| {p['method']} | {n:,} | {p['status']} | {p.get('wall_s') or ''} | {round(p.get('peak_mem_mb') or 0)} | {ari} | {note} |")
+            note = ((p.get("notes") or "").strip().splitlines() or [""])[-1][:110] if p["status"] != "ok" else "recommended settings"
+            lines.append(f"| {p['method']} | {where} | {units} | {p['status']} | {p.get('wall_s') or ''} | "
+                         f"{round(p.get('peak_mem_mb') or 0) or ''} | {ari} | {note} |")
     return "\n".join(lines) + "\n"
 
 
@@ -188,7 +234,7 @@ def plot(path: Path) -> None:
     ref = [n[0], n[-1]]; a.plot(ref, [rows[0]["pipeline_s"], rows[0]["pipeline_s"] * n[-1] / n[0]], "k:", label="linear")
     b.plot(n, [r["peak_mb"] / 1024 for r in rows], "ko-", label="spatial_vae peak")
     for p in read_jsonl(PEERS):
-        if p.get("wall_s"):
+        if p.get("wall_s") and p["section"].startswith("synthetic_hd_") and p.get("peak_mem_mb"):
             m = int(p["section"].rsplit("_", 1)[1])
             a.plot([m], [p["wall_s"]], "x", ms=10, mew=2, label=f"{p['method']} (whole run)")
             b.plot([m], [p["peak_mem_mb"] / 1024], "x", ms=10, mew=2, label=p["method"])
@@ -206,15 +252,18 @@ def main(argv=None):
     p.add_argument("--version", help="measure again the sizes not yet measured at this git version (e.g. the current HEAD)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--one", help=argparse.SUPPRESS)       # child process: one size, JSON to stdout
-    p.add_argument("--peers", action="store_true", help="run BANKSY and SpaGCN at 10^4 spots")
+    p.add_argument("--peers", nargs="*", help="run peers on these sections (none named: the synthetic 10^4 bins); a realistic "
+                   "section's name gives its 8 µm bins, with _sq48 its 48 µm squares")
+    p.add_argument("--peer-memory-gib", type=float, default=16, help="address-space cap of a peer's process")
+    p.add_argument("--peer-timeout-s", type=int, default=3600)
     p.add_argument("--table", action="store_true")
     p.add_argument("--plot", action="store_true")
     a = p.parse_args(argv)
     RESULTS.mkdir(parents=True, exist_ok=True)
     if a.one:
         print(json.dumps(run_size(a.one, a.seed))); return
-    if a.peers: run_peers(a.seed)
-    if not (a.table or a.plot or a.peers): measure_missing(a.sizes, a.seed, a.version)
+    if a.peers is not None: run_peers(a.peers or [str(PEER_SIZE)], a.seed, a.peer_memory_gib, a.peer_timeout_s)
+    if not (a.table or a.plot or a.peers is not None): measure_missing(a.sizes, a.seed, a.version)
     if a.table:
         text = table(); print(text)
         (HERE / "scaling.md").write_text(text)

@@ -30,7 +30,7 @@ RESULTS = HERE / "results" / "speed.jsonl"
 VERSION_NOTES = {
     "f0a66f8": "hidden 128,64, latent 32 (the default), measured on 2026-11-30",
     "18dbb2c": "hidden 64,32, latent 16: the default for one commit on 2026-12-01, reverted in the next after its 10-seed "
-               "runs (chapter 05); measured on 2026-12-01, a machine about 1.6x slower than 2026-11-30's (bench/profile.md)",
+               "runs (CHANGELOG.md); measured on 2026-12-01, a machine about 1.6x slower than 2026-11-30's (bench/profile.md)",
     "759a31a": "the lean default (300 steps of ~512-spot minibatches, torch mixture, cached UMAP kernels), measured on "
                "2026-12-01 while one benchmark process (bench/run.py, one thread) ran beside the pairs",
     "f0196a0": "the lean default with full batches up to 2,048 spots (STARmap), measured on 2026-12-01, idle machine",

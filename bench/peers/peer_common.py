@@ -60,10 +60,13 @@ SECTIONS = {
        for s in (151507, 151508, 151509, 151510)},
 }
 
-# synthetic Visium HD-like sections written by bench/scaling.py (labels in .obs['domain'], 7 domains)
-SCALING_DATA = RESULTS_DIR / "scaling_data"
+# synthetic Visium HD-like sections written by bench/scaling.py (labels in .obs['domain'], 7 domains), realistic ones
+# built from DLPFC counts by bench/hd_sections.py (8 µm bins) and their 48 µm squares written by bench/scaling.py
+SCALING_DATA, HD_DATA = RESULTS_DIR / "scaling_data", RESULTS_DIR / "hd_data"
 for _p in sorted(SCALING_DATA.glob("synthetic_hd_*.h5ad")):
     SECTIONS[_p.stem] = (str(_p), "domain", 7, True)
+for _p in sorted(HD_DATA.glob("DLPFC_*_hd*.h5ad")) + sorted(SCALING_DATA.glob("DLPFC_*_hd*.h5ad")):
+    SECTIONS[_p.stem] = (str(_p), "layer_guess_reordered", 7, True)
 
 BRCA_NOTE = ("BRCA section has no counts (3798 spots x 0 genes): the 200-d CCST PCA "
              "obsm['X_pca_ccst'] was fed to the method as if it were the expression matrix")

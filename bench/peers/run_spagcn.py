@@ -56,8 +56,9 @@ def body(args, rec):
 
     x_pixel = adata.obsm["spatial"][:, 1].astype(float)  # row (tutorial: x_pixel = pxl_row)
     y_pixel = adata.obsm["spatial"][:, 0].astype(float)  # col
-    x_array = adata.obs["array_row"].to_numpy().astype(float)
-    y_array = adata.obs["array_col"].to_numpy().astype(float)
+    visium = {"array_row", "array_col"} <= set(adata.obs)   # an imaging section (STARmap) has cells, no spot array
+    x_array = adata.obs["array_row"].to_numpy().astype(float) if visium else x_pixel
+    y_array = adata.obs["array_col"].to_numpy().astype(float) if visium else y_pixel
 
     if has_counts:
         a = ad.AnnData(X=adata.X.copy(), obs=adata.obs[[]].copy(), var=adata.var[[]].copy())
@@ -71,7 +72,8 @@ def body(args, rec):
         notes.append(f"counts: prefilter_genes(min_cells=3)+prefilter_specialgenes -> {a.n_vars} genes, "
                      "normalize_per_cell, log1p (tutorial)")
     else:
-        X = np.asarray(adata.obsm["X_pca_ccst"], dtype=np.float32)
+        key = "X_pca_ccst" if "X_pca_ccst" in adata.obsm else "X_pca"   # the breast-cancer section / the PCA-only DLPFC ones
+        X = np.asarray(adata.obsm[key], dtype=np.float32)
         a = ad.AnnData(X=X, obs=adata.obs[[]].copy())
         notes.append(pc.BRCA_NOTE + "; no filtering/normalisation/log; SpaGCN's own PCA(50) on it")
     if sp.issparse(a.X):
