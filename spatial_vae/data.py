@@ -511,7 +511,7 @@ def _pearson_pca(adata: ad.AnnData, n_top_genes: int, n_pcs: int, seed: int) -> 
     residuals = adata[:, adata.var["highly_variable"].to_numpy()].copy()
     sc.experimental.pp.normalize_pearson_residuals(residuals)
     # arpack: the randomized solver took 0.8 s instead of 3.1 s on DLPFC, but its runs scored 0.009 lower, paired over
-    # 9 runs of 151673/151674 (chapter 05, 2026-11-30), so the exact solver stays
+    # 9 runs of 151673/151674 (CHANGELOG.md, 2026-11-30), so the exact solver stays
     sc.pp.pca(residuals, n_comps=min(n_pcs, residuals.n_obs - 1, residuals.n_vars - 1), random_state=seed)
     adata.obsm["X_pca"], adata.uns["pca"] = residuals.obsm["X_pca"], residuals.uns["pca"]
 

@@ -140,9 +140,9 @@ def _batch_edges(adj: sp.csr_matrix, nodes: np.ndarray) -> torch.Tensor:
     inside = nodes[pos] == rows.indices
     return torch.as_tensor(np.vstack([src[inside], pos[inside]]), dtype=torch.long)
 
-AUTO_FULL_BATCH_SPOTS = 2_048  # up to 4 batches' worth, one full batch per step: on STARmap (1,049 cells) ~512-spot batches split its runs (chapter 05)
+AUTO_FULL_BATCH_SPOTS = 2_048  # up to 4 batches' worth, one full batch per step: on STARmap (1,049 cells) ~512-spot batches split its runs (CHANGELOG.md)
 AUTO_SMALL_SECTION = 20_000     # up to here (Visium, imaging sections, HD squares) batches of AUTO_SMALL_BATCH spots
-AUTO_SMALL_BATCH = 512          # 300 steps of ~512 spots matched 300 full-batch epochs on 7 of 8 sections at a seventh of the cost (chapter 05)
+AUTO_SMALL_BATCH = 512          # 300 steps of ~512 spots matched 300 full-batch epochs on 7 of 8 sections at a seventh of the cost (CHANGELOG.md)
 AUTO_BATCH_SIZE = 4096          # spots per minibatch above AUTO_SMALL_SECTION (Visium HD bins): memory per step stays flat
 
 @uses_settings("training")
