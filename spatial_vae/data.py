@@ -45,10 +45,18 @@ def _synthetic_image(domain_grid: np.ndarray) -> np.ndarray:
     img[..., 2] = 0.75 - 0.05 * shades[domain_grid]
     return np.clip(img, 0, 1)
 
-def synthetic_visium(n_rows: int = 40, n_cols: int = 40, n_genes: int = 400, n_domains: int = 5,
-                     fold_change: float = 2.2, markers_per_domain: int = 15, dispersion: float = 2.0,
-                     mean_depth: float = 1500.0, seed: int = 0, expression_seed: int | None = None,
-                     library_id: str = "synthetic") -> ad.AnnData:
+def synthetic_visium(n_rows: int = 40,                    # rows of the hexagonal spot grid (at least 2)
+                     n_cols: int = 40,                    # spots per row (at least 2)
+                     n_genes: int = 400,                  # genes
+                     n_domains: int = 5,                  # domains: curved layers, plus one round domain when there are two or more
+                     fold_change: float = 2.2,            # how much a domain raises its own marker genes
+                     markers_per_domain: int = 15,        # marker genes per domain (a third of them also raised, less, in the next domain)
+                     dispersion: float = 2.0,             # negative binomial shape of the counts: lower is noisier
+                     mean_depth: float = 1500.0,          # typical sequencing depth of a spot (log-normal across spots)
+                     seed: int = 0,                       # seeds depths and counts, and the gene programmes when `expression_seed` is None
+                     expression_seed: int | None = None,  # seeds the gene programmes alone: one value for serial sections of one tissue
+                     library_id: str = "synthetic",       # the section's key in `.uns['spatial']`
+                    ) -> ad.AnnData:                      # counts in `.X`, true domains in `.obs['domain']`, an H&E-like image
     "A Visium-like section with known domains in `.obs['domain']`: hex grid, NB counts, H&E-like image; `expression_seed` fixes the gene programmes (serial sections of one tissue)."
     if n_rows < 2 or n_cols < 2: raise ValueError(f"n_rows and n_cols must be >= 2, got {n_rows}, {n_cols}")
     if not 1 <= n_domains * markers_per_domain <= n_genes:
@@ -109,9 +117,16 @@ def _multinomial_counts(depth: np.ndarray, domain: np.ndarray, profiles: np.ndar
         block.sum_duplicates(); blocks.append(block)
     return sp.vstack(blocks, format="csr")
 
-def synthetic_hd(n_bins: int = 100_000, n_genes: int = 500, n_domains: int = 7, mean_depth: float = 200.0,
-                 fold_change: float = 2.5, markers_per_domain: int = 15, bin_size_um: float = 16.0, seed: int = 0,
-                 library_id: str = "synthetic_hd") -> ad.AnnData:
+def synthetic_hd(n_bins: int = 100_000,             # square bins (at least 4), laid out row by row in a square patch
+                 n_genes: int = 500,                # genes
+                 n_domains: int = 7,                # domains: curved layers, plus one round domain when there are two or more
+                 mean_depth: float = 200.0,         # typical reads per bin (log-normal across bins, then Poisson)
+                 fold_change: float = 2.5,          # how much a domain raises its own marker genes
+                 markers_per_domain: int = 15,      # marker genes per domain
+                 bin_size_um: float = 16.0,         # side of a bin in µm: sets the pixel coordinates, barcodes and scale factors
+                 seed: int = 0,                     # seeds the gene programmes, depths and reads
+                 library_id: str = "synthetic_hd",  # the section's key in `.uns['spatial']`
+                ) -> ad.AnnData:                    # sparse counts in `.X`, true domains in `.obs['domain']`, no image
     "A Visium HD-like section of `n_bins` square bins with known domains in `.obs['domain']`; sparse counts, no image."
     if n_bins < 4: raise ValueError(f"n_bins must be >= 4, got {n_bins}")
     if not 1 <= n_domains * markers_per_domain <= n_genes:
@@ -402,7 +417,8 @@ VISIUM_DATASETS = {   # name: (Space Ranger version, {file suffix: (bytes, md5)}
         "spatial.tar.gz": (8316248, "9a6bc80f4c1e288db5e9bcd368d473c3")}),
 }
 
-def dataset_files(name: str) -> list[tuple[str, str, int, str]]:
+def dataset_files(name: str,                            # a dataset in `VISIUM_DATASETS`
+                 ) -> list[tuple[str, str, int, str]]:
     "(file name, URL, bytes, md5) for each file of a registered 10x dataset."
     if name not in VISIUM_DATASETS:
         raise ValueError(f"unknown dataset {name!r}; known: {', '.join(VISIUM_DATASETS)}")
@@ -410,8 +426,10 @@ def dataset_files(name: str) -> list[tuple[str, str, int, str]]:
     return [(f"{name}_{suffix}", f"{TENX_BASE}/{version}/{name}/{name}_{suffix}", size, md5)
             for suffix, (size, md5) in files.items()]
 
-def download_visium(name: str = "Visium_Human_Breast_Cancer", cache_dir: str | Path | None = None,
-                    progress: bool = True) -> Path:
+def download_visium(name: str = "Visium_Human_Breast_Cancer",  # a dataset in `VISIUM_DATASETS`
+                    cache_dir: str | Path | None = None,       # files go to `cache_dir/name` (None: settings.ini's cache_dir)
+                    progress: bool = True,                     # show a download progress bar
+                   ) -> Path:                                  # the dataset's folder in the cache
     "Download (or find in the cache) a 10x Visium dataset; returns a folder `read_spaceranger` reads."
     import pooch
     files = dataset_files(name)           # an unknown name (or '../x') is refused before any folder is made
@@ -436,7 +454,9 @@ def download_visium(name: str = "Visium_Human_Breast_Cancer", cache_dir: str | P
     return cache_dir
 
 # %% ../nbs/00_data.ipynb #3c07d0de
-def check_section(adata: ad.AnnData, source: str = "data") -> ad.AnnData:
+def check_section(adata: ad.AnnData,     # a loaded section
+                  source: str = "data",  # what error messages call the section: its path or dataset name
+                 ) -> ad.AnnData:        # `adata` itself, unchanged
     "Fail early, naming `source`, on what later steps cannot handle: no coordinates, NaN/inf values, no spots."
     if adata.n_obs == 0: raise ValueError(f"{source}: no spots")
     if "spatial" not in adata.obsm:
@@ -542,9 +562,17 @@ def use_counts(adata: ad.AnnData,   # a section; `.X` should hold raw counts
                      ".layers['counts'], or pass precomputed features with features_key (--features-key)")
 
 @uses_settings("data", seed="training.seed")
-def preprocess(adata: ad.AnnData, *, min_counts: int | None = None, min_genes: int | None = None, min_cells: int | None = None,
-               target_sum: float | None = None, n_top_genes: int | None = None, n_pcs: int | None = None,
-               normalization: str | None = None, seed: int | None = None, copy: bool = False) -> ad.AnnData | None:
+def preprocess(adata: ad.AnnData,                 # a section with raw counts (in `.X`, `.layers['counts']` or `.raw`)
+               *, min_counts: int | None = None,  # drop spots with fewer counts (None: settings.ini [data])
+               min_genes: int | None = None,      # drop spots with fewer genes detected (None: settings.ini [data])
+               min_cells: int | None = None,      # drop genes detected in fewer spots (None: settings.ini [data])
+               target_sum: float | None = None,   # counts per spot after normalisation, before log1p (None: settings.ini [data])
+               n_top_genes: int | None = None,    # highly variable genes for the PCA (None: settings.ini [data])
+               n_pcs: int | None = None,          # principal components in `.obsm['X_pca']` (None: settings.ini [data])
+               normalization: str | None = None,  # 'pearson', 'log1p' or 'auto' (by section size) (None: settings.ini [data])
+               seed: int | None = None,           # the PCA's random state (None: settings.ini [training] seed)
+               copy: bool = False,                # work on a copy and return it, leaving `adata` as it was
+              ) -> ad.AnnData | None:             # the processed copy with `copy`, else None (`adata` changed in place)
     "QC-filter, pick highly variable genes and run PCA into `.obsm['X_pca']` (Pearson residuals or log1p), leaving log-normalised values in `.X`."
     for name, value in dict(min_counts=min_counts, min_genes=min_genes, min_cells=min_cells).items():
         if value < 0: raise ValueError(f"{name} must be >= 0, got {value}")

@@ -25,7 +25,9 @@ from .training import (TrainingResult, _batch_edges, _neighbour_batches, _optimi
 __all__ = ['LOSS_TERMS', 'stack_sections', 'section_edges', 'train_distributed']
 
 # %% ../nbs/09_distributed.ipynb #95502de7
-def stack_sections(sections: dict[str, ad.AnnData], section_key: str = "section") -> ad.AnnData:
+def stack_sections(sections: dict[str, ad.AnnData],  # `{name: section}`, each with coordinates in `.obsm['spatial']`
+                   section_key: str = "section",     # the `.obs` column that names each spot's section
+                  ) -> ad.AnnData:                   # the sections' spots over their shared genes
     "Concatenate `{name: section}` into one AnnData over shared genes, names in `.obs[section_key]`, coordinates kept."
     if len(sections) < 1: raise ValueError("give at least one section")
     for name, a in sections.items():
@@ -34,7 +36,10 @@ def stack_sections(sections: dict[str, ad.AnnData], section_key: str = "section"
     if stacked.n_vars == 0: raise ValueError("the sections share no genes")
     return stacked
 
-def section_edges(adata: ad.AnnData, section_key: str = "section", **graph_kwargs) -> np.ndarray:
+def section_edges(adata: ad.AnnData,             # a stack of sections, from `stack_sections`
+                  section_key: str = "section",  # the `.obs` column that names each spot's section
+                  **graph_kwargs,                # `spatial_edges`' method, n_neighbors or radius, for every section
+                 ) -> np.ndarray:                # edges (2, |E|) in stack positions, none between sections
     "Spatial edges (2, |E|) built inside each section of a stack (`spatial_edges` per section), in stack positions."
     if section_key not in adata.obs: raise KeyError(f".obs[{section_key!r}] not found: stack the sections with stack_sections")
     parts = []
@@ -91,7 +96,11 @@ def _worker(job_dir: str) -> dict:
         dist.destroy_process_group()
 
 # %% ../nbs/09_distributed.ipynb #2f7d4678
-def train_distributed(adata: ad.AnnData, edges: np.ndarray, workers: int = 2, **train_kwargs) -> TrainingResult:
+def train_distributed(adata: ad.AnnData,   # a preprocessed section or stack; the embedding is written into it
+                      edges: np.ndarray,   # (2, |E|) spot indices, from `spatial_edges` or `section_edges`
+                      workers: int = 2,    # DDP worker processes, each with its share of the seed spots
+                      **train_kwargs,      # `train_spatial_vae`'s keyword arguments, less checkpoint, resume and early stopping
+                     ) -> TrainingResult:  # as `train_spatial_vae` returns it; the model on the CPU
     "Train the spatial VAE with `workers` DDP processes (torch's elastic launcher, gloo on CPU); same arguments and result as `train_spatial_vae`."
     from torch.distributed.launcher.api import LaunchConfig, elastic_launch
     if int(workers) < 1: raise ValueError(f"workers must be >= 1, got {workers}")

@@ -20,7 +20,8 @@ __all__ = ['GRAPH_METHODS', 'grid_layout', 'spatial_edges', 'degree_summary', 'e
 # %% ../nbs/01_graph.ipynb #a35a39f6
 GRAPH_METHODS = ("auto", "hex", "square", "knn", "radius")
 
-def grid_layout(adata: ad.AnnData) -> str | None:
+def grid_layout(adata: ad.AnnData,  # a section; its `.obs['array_row']` and `.obs['array_col']` tell the layout
+               ) -> str | None:
     "'hex' for Visium's staggered spot array, 'square' for a grid of square bins (Visium HD), None without array coordinates."
     if not {"array_row", "array_col"} <= set(adata.obs): return None
     rows, cols = adata.obs["array_row"].to_numpy(), adata.obs["array_col"].to_numpy()
@@ -59,8 +60,12 @@ def _squidpy_adjacency(sq, adata: ad.AnnData, method: str, n_neighbors: int, rad
     return adata.obsp.pop("_radius_connectivities")
 
 @uses_settings("graph")
-def spatial_edges(adata: ad.AnnData, method: str | None = None, n_neighbors: int | None = None, radius: float | None = None,
-                  key_added: str = "spatial") -> np.ndarray:
+def spatial_edges(adata: ad.AnnData,               # a section: `.obsm['spatial']`, and array coordinates for 'hex' and 'square'
+                  method: str | None = None,       # one of `GRAPH_METHODS`; 'auto' picks by layout (None: settings.ini [graph])
+                  n_neighbors: int | None = None,  # neighbours per spot with 'knn' (None: settings.ini [graph])
+                  radius: float | None = None,     # distance for 'radius', in `.obsm['spatial']` units (None: settings.ini [graph])
+                  key_added: str = "spatial",      # writes `.obsp[key_added + '_connectivities']`, `.uns[key_added + '_graph']`
+                 ) -> np.ndarray:                  # edges (2, |E|), each in both directions
     "Symmetric spatial neighbour graph without self loops; returns edges (2, |E|) and stores `.obsp[key_added+'_connectivities']`."
     if method not in GRAPH_METHODS: raise ValueError(f"graph method must be one of {GRAPH_METHODS}, got {method!r}")
     if method == "auto": method = grid_layout(adata) or "knn"
@@ -79,7 +84,9 @@ def spatial_edges(adata: ad.AnnData, method: str | None = None, n_neighbors: int
     coo = adj.tocoo()
     return np.vstack([coo.row, coo.col]).astype(np.int64)
 
-def degree_summary(edges: np.ndarray, n_spots: int) -> pd.Series:
+def degree_summary(edges: np.ndarray,  # (2, |E|) spot indices, as `spatial_edges` returns them
+                   n_spots: int,       # number of spots, those without a neighbour included
+                  ) -> pd.Series:
     "Degree statistics of an edge index: mean, min, max, and how many spots have no neighbour."
     degree = np.bincount(edges[0], minlength=n_spots)
     return pd.Series({"spots": int(n_spots), "edges (directed)": int(edges.shape[1]), "mean degree": round(float(degree.mean()), 2),
@@ -87,11 +94,15 @@ def degree_summary(edges: np.ndarray, n_spots: int) -> pd.Series:
                      dtype=object)   # counts print as counts, not 3639.000000
 
 # %% ../nbs/01_graph.ipynb #d01b82de
-def edges_to_adjacency(edges: np.ndarray, n_spots: int) -> sp.csr_matrix:
+def edges_to_adjacency(edges: np.ndarray,  # (2, |E|) spot indices: rows `edges[0]`, columns `edges[1]`
+                       n_spots: int,       # number of spots: the matrix's rows and columns
+                      ) -> sp.csr_matrix:
     "The sparse (n_spots x n_spots) 0/1 adjacency matrix of an edge index."
     return sp.csr_matrix((np.ones(edges.shape[1], np.float32), (edges[0], edges[1])), shape=(n_spots, n_spots))
 
-def neighbour_mean(features: np.ndarray, edges: np.ndarray) -> np.ndarray:
+def neighbour_mean(features: np.ndarray,  # spots x features
+                   edges: np.ndarray,     # (2, |E|) spot indices: spot `edges[0]` averages the rows of `edges[1]`
+                  ) -> np.ndarray:        # spots x features, float32
     "Mean of each spot's neighbours' feature rows; a spot without neighbours keeps its own features."
     adj = edges_to_adjacency(edges, len(features))
     degree = np.asarray(adj.sum(1)).ravel()

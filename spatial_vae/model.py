@@ -14,7 +14,9 @@ from .settings import uses_settings
 __all__ = ['mlp', 'SpatialVAE']
 
 # %% ../nbs/02_model.ipynb #e46e26b5
-def mlp(sizes: list[int], dropout: float) -> nn.Sequential:
+def mlp(sizes: list[int],   # layer widths, input first: a Linear layer between each neighbouring pair
+        dropout: float,     # dropout probability after each hidden layer
+       ) -> nn.Sequential:
     "Linear layers of the given sizes with LayerNorm, ELU and dropout between them (none after the last)."
     layers = []
     for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
@@ -25,8 +27,13 @@ def mlp(sizes: list[int], dropout: float) -> nn.Sequential:
 class SpatialVAE(nn.Module):
     "VAE over spot features: `encode` gives (mu, logvar), `forward` gives (x_hat, mu, logvar, z)."
     @uses_settings("model")
-    def __init__(self, n_input: int, latent_dim: int | None = None, hidden_dims: tuple[int, ...] | None = None, dropout: float | None = None,
-                 n_context: int = 0):
+    def __init__(self,
+                 n_input: int,                                # features per spot: the encoder's input and the decoder's output
+                 latent_dim: int | None = None,               # latent dimensions (None: settings.ini [model])
+                 hidden_dims: tuple[int, ...] | None = None,  # encoder widths, reversed in the decoder (None: settings.ini [model])
+                 dropout: float | None = None,                # dropout in [0, 1) after each hidden layer (None: settings.ini [model])
+                 n_context: int = 0,                          # width of the neighbourhood context the encoder also sees; 0: none
+                ):
         super().__init__()
         for name, value in dict(n_input=n_input, latent_dim=latent_dim).items():
             if int(value) < 1: raise ValueError(f"{name} must be >= 1, got {value}")

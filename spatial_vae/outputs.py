@@ -30,13 +30,15 @@ def _beside(out: Path, kind: str, pid: int | str = "") -> Path:
     "A hidden path next to `out` for its lock, staging or old folder: `.NAME.KIND-PID`."
     return out.parent / f".{out.name}.{kind}{f'-{pid}' if pid != '' else ''}"
 
-def checkpoint_folder(out: str | Path) -> Path:
+def checkpoint_folder(out: str | Path,  # the result folder of the run
+                     ) -> Path:
     "Where a run into `out` keeps its models' checkpoints until its results are written: `.NAME.checkpoints` beside it."
     return _beside(Path(out), "checkpoints")
 
 class OutputLock:
     "Hold a lock file beside `out` while a run writes there: a second run is refused with the holder's process id; a lock left by a killed process is taken over."
-    def __init__(self, out: str | Path): self.out = Path(out); self.path = _beside(self.out, "lock"); self.held = False
+    def __init__(self, out: str | Path):   # the result folder; the lock is the file `.NAME.lock` beside it
+        self.out = Path(out); self.path = _beside(self.out, "lock"); self.held = False
     def __enter__(self):
         self.out.parent.mkdir(parents=True, exist_ok=True)
         for _ in range(3):
@@ -76,9 +78,10 @@ def _clean_leftovers(out: Path) -> list[str]:
                 shutil.rmtree(p, ignore_errors=True); notes.append(f"removed {p.name}, left by an interrupted run")
     return notes
 
-def prepare_output_dir(out: str | Path,           # the result folder
-                       overwrite: bool = False,   # replace a previous result set in `out`
-                       inputs: Iterable[str | Path | None] = ()) -> Path:   # input files or folders: `out` may not hold any of them
+def prepare_output_dir(out: str | Path,                           # the result folder
+                       overwrite: bool = False,                   # replace a previous result set in `out`
+                       inputs: Iterable[str | Path | None] = (),  # input files or folders: `out` may not hold any of them
+                      ) -> Path:                                  # `out` as a `Path`; its parent folder exists
     "Check that `out` can take a result set before any work: a folder of earlier results only with `overwrite`, never one holding an input, and a writable parent."
     out = Path(out)
     if out.exists() and not out.is_dir(): raise NotADirectoryError(f"output path {out} exists and is not a folder")

@@ -48,7 +48,8 @@ def check_report_parameters(params: dict,            # one report's parameters, 
         if not (scalar(v) or (isinstance(v, list) and all(map(scalar, v)))):
             raise ValueError(f"{where}: parameter {k!r} must be a number, string, true/false, null or a list of those, got {v!r}")
 
-def report_name(params: dict) -> str:
+def report_name(params: dict,  # one report's parameters: its `name`, `data` or `dataset` names it
+               ) -> str:
     "A folder name for a run: its `name`, else the data's file or folder name, else 'synthetic'; always one folder inside `out`."
     if params.get("name"): raw = str(params["name"])
     elif params.get("data"): raw = Path(str(params["data"]).rstrip("/")).name.removesuffix(".h5ad")
@@ -60,9 +61,9 @@ def report_name(params: dict) -> str:
 @dataclass
 class ReportRun:
     "The outcome of one report: its folder, and the error if it failed."
-    name: str
-    folder: Path
-    error: str | None = None
+    name: str                 # the report's folder name (`report_name`)
+    folder: Path              # `out/<name>/`, where the report and its results are written
+    error: str | None = None  # why the report failed or was not run; None when it was written
 
 def _to_html(notebook: Path, html: Path, show_code: bool = False) -> None:
     "Export an executed notebook to HTML, atomically; the code cells are left out unless `show_code` (the notebook keeps them)."

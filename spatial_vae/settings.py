@@ -34,7 +34,9 @@ def project_root() -> Path:
     import importlib.util
     return Path(importlib.util.find_spec("spatial_vae").origin).resolve().parent.parent
 
-def atomic_write(path: str | Path, write: Callable[[Path], object]) -> Path:
+def atomic_write(path: str | Path,                 # the file to write
+                 write: Callable[[Path], object],  # writes the content to the temporary path it is given
+                ) -> Path:                         # `path`
     "Call `write(tmp_path)`, then move the temporary file onto `path`: readers never see a partial file."
     path = Path(path)
     tmp = path.with_name(f".{path.stem}.partial{os.getpid()}{path.suffix}")
@@ -44,7 +46,8 @@ def atomic_write(path: str | Path, write: Callable[[Path], object]) -> Path:
         if tmp.exists(): tmp.unlink()
     return path
 
-def package_file(name: str) -> Path:
+def package_file(name: str,  # a file name, e.g. 'settings.ini' or 'report_template.ipynb'
+                ) -> Path:
     "A file shipped inside the installed package: `settings.ini` and the report template (in a checkout, links to the repository's own)."
     return project_root() / "spatial_vae" / name
 
@@ -53,7 +56,8 @@ def settings_path() -> Path:
     if os.environ.get(SETTINGS_ENV): return Path(os.environ[SETTINGS_ENV]).expanduser()
     return package_file("settings.ini")
 
-def read_settings(path: str | Path | None = None) -> dict[str, dict]:
+def read_settings(path: str | Path | None = None,  # a settings file; None: `settings_path()`
+                 ) -> dict[str, dict]:             # `{chapter: {name: value}}`, values parsed to numbers, tuples, booleans or strings
     "Read the analysis defaults: `{chapter: {name: value}}` from `settings.ini`."
     path = Path(path) if path else settings_path()
     if not path.is_file():
@@ -92,7 +96,8 @@ def uses_settings(*sections: str,    # settings sections whose names the functio
         return wrapper
     return decorate
 
-def resolved_defaults(func: Callable) -> dict:
+def resolved_defaults(func: Callable,  # a function, decorated with `uses_settings` or not
+                     ) -> dict:        # `{parameter: value}` for each parameter with a default
     "The value each parameter of `func` takes when it is not given: a `uses_settings` function's settings values, else the signature's defaults."
     values, out = read_settings(), {}
     sections, renamed = getattr(func, "settings_sections", ()), getattr(func, "settings_renamed", {})

@@ -35,7 +35,8 @@ __all__ = ['AUTO_FULL_BATCH_SPOTS', 'AUTO_SMALL_SECTION', 'AUTO_SMALL_BATCH', 'A
            'training_inputs', 'train_spatial_vae', 'plot_loss_history']
 
 # %% ../nbs/04_training.ipynb #12bfe706
-def seed_everything(seed: int) -> None:
+def seed_everything(seed: int,  # seeds Python's `random`, NumPy's global generator and torch
+                   ) -> None:
     "Seed Python, NumPy and torch so CPU runs repeat exactly."
     random.seed(seed); np.random.seed(seed); torch.manual_seed(seed)
 
@@ -61,7 +62,8 @@ class interrupt_at_epoch_end:
         if self.active: signal.signal(signal.SIGINT, self.previous)
 
 @uses_settings("training")
-def pick_device(device: str | None = None) -> torch.device:
+def pick_device(device: str | None = None,  # 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps' (None: settings.ini [training])
+               ) -> torch.device:
     "`'auto'` → CUDA when available, else CPU; otherwise the named device, which must exist on this machine."
     if device == "auto": return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try: dev = torch.device(str(device))
@@ -80,12 +82,17 @@ def _atomic_torch_save(obj, path: Path) -> None:
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, lambda p: torch.save(obj, p))
 
-def save_model(model: SpatialVAE, path: str | Path, metadata: dict | None = None) -> None:
+def save_model(model: SpatialVAE,             # a trained model
+               path: str | Path,              # the file to write (its folder is made if needed)
+               metadata: dict | None = None,  # plain values to keep with the model; `load_model` sets `model.metadata`
+              ) -> None:
     "Save a trained model (weights, architecture and a metadata dict) to `path`, atomically."
     _atomic_torch_save({"config": model.config, "state_dict": model.state_dict(), "metadata": metadata or {}}, path)
 
 @uses_settings("training")
-def load_model(path: str | Path, device: str | None = None) -> SpatialVAE:
+def load_model(path: str | Path,           # a file written by `save_model`
+               device: str | None = None,  # where to put the model: 'auto', 'cpu', 'cuda', ... (None: settings.ini [training])
+              ) -> SpatialVAE:
     "Load a model written by `save_model` (in eval mode)."
     path = Path(path)
     if not path.is_file(): raise FileNotFoundError(f"model file not found: {path}")
@@ -103,9 +110,9 @@ class NonFiniteLossError(RuntimeError):
 @dataclass
 class TrainingResult:
     "What `train_spatial_vae` returns: the model and the loss history (one row per epoch, one column per term)."
-    model: SpatialVAE
-    history: pd.DataFrame
-    stopped_early: bool = False
+    model: SpatialVAE                                      # the trained model, on the CPU
+    history: pd.DataFrame                                  # the loss terms per epoch, indexed by epoch
+    stopped_early: bool = False                            # whether early stopping ended training
     member_histories: list = field(default_factory=list)   # an ensemble's further models' loss curves (chapter 06)
     steps: pd.DataFrame | None = None                      # the loss terms of every optimiser step (minibatch training)
 
@@ -146,7 +153,12 @@ AUTO_SMALL_BATCH = 512          # 300 steps of ~512 spots matched 300 full-batch
 AUTO_BATCH_SIZE = 4096          # spots per minibatch above AUTO_SMALL_SECTION (Visium HD bins): memory per step stays flat
 
 @uses_settings("training")
-def batch_plan(n_spots: int, n_edges: int, batch_size: int | None = None, epochs: int | None = None, max_steps: int | None = None) -> dict:
+def batch_plan(n_spots: int,                   # spots to train on (a worker's share with several workers)
+               n_edges: int,                   # edges among them: their mean degree sets the seed spots per batch
+               batch_size: int | None = None,  # spots per batch; 0: auto (None: settings.ini [training])
+               epochs: int | None = None,      # at most this many epochs (None: settings.ini [training])
+               max_steps: int | None = None,   # cap on epochs x batches per epoch; 0: no cap (None: settings.ini [training])
+              ) -> dict:                       # batch_size (0: full batch), seeds_per_batch, batches_per_epoch and epochs
     "Resolve `batch_size=0` (auto: full batch up to AUTO_FULL_BATCH_SPOTS spots, AUTO_SMALL_BATCH spots up to AUTO_SMALL_SECTION, AUTO_BATCH_SIZE above) and cap `epochs` so epochs x batches <= `max_steps`."
     if batch_size == 0:
         batch_size = (n_spots if n_spots <= AUTO_FULL_BATCH_SPOTS else AUTO_SMALL_BATCH if n_spots <= AUTO_SMALL_SECTION
@@ -161,8 +173,12 @@ def batch_plan(n_spots: int, n_edges: int, batch_size: int | None = None, epochs
 
 @torch.no_grad()
 @uses_settings("training")
-def embed(model: SpatialVAE, features: np.ndarray, context: np.ndarray | None = None, chunk_size: int = 65536,
-          device: str | None = None) -> np.ndarray:
+def embed(model: SpatialVAE,                  # a trained model (moved to `device`, put in eval mode)
+          features: np.ndarray,               # spots x features, as the model was trained on
+          context: np.ndarray | None = None,  # each spot's neighbours' mean features, for a context model
+          chunk_size: int = 65536,            # spots encoded at a time
+          device: str | None = None,          # where to encode: 'auto', 'cpu', 'cuda', ... (None: settings.ini [training])
+         ) -> np.ndarray:                     # spots x latent dimensions: the means `mu`
     "The embedding `mu` of each row of `features` (with its neighbourhood `context` for a context model), in chunks."
     dev = pick_device(device)
     model = model.to(dev).eval()
@@ -171,7 +187,12 @@ def embed(model: SpatialVAE, features: np.ndarray, context: np.ndarray | None = 
     return torch.cat(out).numpy()
 
 # %% ../nbs/04_training.ipynb #10340fee
-def check_training_parameters(epochs: int, learning_rate: float, batch_size: int, latent_dim: int, n_spots: int) -> None:
+def check_training_parameters(epochs: int,           # must be at least 1
+                              learning_rate: float,  # must be positive
+                              batch_size: int,       # must be at least 0 (0: auto)
+                              latent_dim: int,       # must be at least 1, and below `n_spots`
+                              n_spots: int,          # spots in the section
+                             ) -> None:
     "Reject parameters that cannot train, naming the parameter."
     if int(epochs) < 1: raise ValueError(f"epochs must be >= 1, got {epochs}")
     if not learning_rate > 0: raise ValueError(f"learning_rate must be > 0, got {learning_rate}")
@@ -180,7 +201,10 @@ def check_training_parameters(epochs: int, learning_rate: float, batch_size: int
     if n_spots <= latent_dim:
         raise ValueError(f"{n_spots} spots are too few for latent_dim={latent_dim}: need more spots than latent dimensions")
 
-def training_inputs(adata: ad.AnnData, edges: np.ndarray, features_key: str) -> tuple[np.ndarray, np.ndarray]:
+def training_inputs(adata: ad.AnnData,                  # a section with the model input in `.obsm[features_key]`
+                    edges: np.ndarray,                  # (2, |E|) spot indices below `adata.n_obs`
+                    features_key: str,                  # the `.obsm` key of the model input, e.g. 'X_pca'
+                   ) -> tuple[np.ndarray, np.ndarray]:  # (features, edges)
     "The checked model input `.obsm[features_key]` (float32, C order) and edge index; errors name what is wrong."
     if features_key not in adata.obsm:
         raise KeyError(f".obsm[{features_key!r}] not found: run spatial_vae.data.preprocess first (it writes X_pca)")
@@ -192,14 +216,31 @@ def training_inputs(adata: ad.AnnData, edges: np.ndarray, features_key: str) -> 
     return features, edges
 
 @uses_settings("model", "loss", "training")
-def train_spatial_vae(adata: ad.AnnData, edges: np.ndarray, *, features_key: str = "X_pca", latent_dim: int | None = None,
-                      hidden_dims: tuple[int, ...] | None = None, dropout: float | None = None, neighbour_context: bool | None = None,
-                      beta: float | None = None, lambda_spatial: float | None = None, epochs: int | None = None,
-                      learning_rate: float | None = None, weight_decay: float | None = None, batch_size: int | None = None,
-                      max_steps: int | None = None, early_stopping_patience: int | None = None, seed: int | None = None,
-                      device: str | None = None, num_threads: int | None = None, progress: bool = True,
-                      progress_label: str = "training spatial VAE", key_added: str = "X_spatial_vae",
-                      checkpoint: str | Path | None = None, checkpoint_every: int = 50, resume: bool = False) -> TrainingResult:
+def train_spatial_vae(adata: ad.AnnData,                             # a preprocessed section; the embedding is written into it
+                      edges: np.ndarray,                             # (2, |E|) spot indices, from `spatial_edges`
+                      *, features_key: str = "X_pca",                # the model input: `.obsm[features_key]`
+                      latent_dim: int | None = None,                 # latent dimensions (None: settings.ini [model])
+                      hidden_dims: tuple[int, ...] | None = None,    # encoder widths, reversed in the decoder (None: settings.ini [model])
+                      dropout: float | None = None,                  # dropout after each hidden layer (None: settings.ini [model])
+                      neighbour_context: bool | None = None,         # encoder also sees the neighbour mean (None: settings.ini [model])
+                      beta: float | None = None,                     # weight of the KL term (None: settings.ini [loss])
+                      lambda_spatial: float | None = None,           # weight of the spatial term (None: settings.ini [loss])
+                      epochs: int | None = None,                     # at most this many epochs (None: settings.ini [training])
+                      learning_rate: float | None = None,            # Adam's learning rate (None: settings.ini [training])
+                      weight_decay: float | None = None,             # Adam's weight decay (None: settings.ini [training])
+                      batch_size: int | None = None,                 # spots per minibatch; 0: auto (None: settings.ini [training])
+                      max_steps: int | None = None,                  # cap on optimiser steps; 0: no cap (None: settings.ini [training])
+                      early_stopping_patience: int | None = None,    # epochs without improvement; 0: off (None: settings.ini [training])
+                      seed: int | None = None,                       # seeds weights, batches and noise (None: settings.ini [training])
+                      device: str | None = None,                     # a torch device name or 'auto' (None: settings.ini [training])
+                      num_threads: int | None = None,                # torch's CPU threads; 0: its default (None: settings.ini [training])
+                      progress: bool = True,                         # show a progress bar
+                      progress_label: str = "training spatial VAE",  # the progress bar's label
+                      key_added: str = "X_spatial_vae",              # embedding in `.obsm[key_added]`, parameters and history in `.uns`
+                      checkpoint: str | Path | None = None,          # training state saved every `checkpoint_every` epochs; None: off
+                      checkpoint_every: int = 50,                    # epochs between checkpoints
+                      resume: bool = False,                          # continue from `checkpoint` when that file exists
+                     ) -> TrainingResult:                            # the model on the CPU, the loss history, and whether it stopped early
     "Fit the spatial VAE on `.obsm[features_key]` with the seed loss; writes the embedding `mu` to `.obsm[key_added]`."
     features, edges = training_inputs(adata, edges, features_key)
     check_training_parameters(epochs, learning_rate, batch_size, latent_dim, adata.n_obs)
