@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['RUN_OPTIONS', 'REPORT_OPTIONS', 'auto_or_ints', 'build_parser', 'report_runs', 'run_command', 'main']
+__all__ = ['RUN_OPTIONS', 'REPORT_OPTIONS', 'auto_or_ints', 'int_or_auto', 'build_parser', 'report_runs', 'run_command', 'main']
 
 # %% ../nbs/07_cli.ipynb #18796425
 def auto_or_ints(text: str) -> str | int | tuple[int, ...]:
@@ -21,11 +21,15 @@ def auto_or_ints(text: str) -> str | int | tuple[int, ...]:
     if not values: raise ValueError(f"no integer in {text!r}")
     return values[0] if len(values) == 1 else values
 
+def int_or_auto(text: str) -> int | str:
+    "An option's whole number, or `auto`."
+    return "auto" if text.strip() == "auto" else int(text)
+
 RUN_OPTIONS = {  # option: (type, help); defaults come from settings.ini
     "epochs": (int, "training epochs"), "latent_dim": (int, "latent dimensions"),
     "beta": (float, "weight of the KL term"), "lambda_spatial": (float, "weight of the spatial smoothness term"),
     "n_neighbors": (int, "neighbours per spot for --graph knn"), "graph": (str, "spatial graph: auto, hex, square, knn or radius"),
-    "n_domains": (int, "number of domains (0: Leiden at --resolution)"), "resolution": (float, "Leiden resolution"),
+    "n_domains": (int_or_auto, "number of domains (0: Leiden at --resolution; auto: the most stable K in n_domains_range)"), "resolution": (float, "Leiden resolution"),
     "cluster_method": (str, "auto, leiden, kmeans or gmm"), "seed": (int, "random seed"),
     "learning_rate": (float, "Adam learning rate"), "batch_size": (int, "spots per minibatch (0: auto)"),
     "max_steps": (int, "cap on optimiser steps (0: none)"), "device": (str, "auto, cpu or cuda"),

@@ -28,8 +28,9 @@ from .training import pick_device
 __all__ = ['CLUSTER_METHODS', 'CLUSTER_STARTS', 'DOMAINS_PER_SPARE', 'fit_sample', 'whiten_means', 'merge_closest_components',
            'check_clustering_arguments', 'spare_component_counts', 'resolved_cluster_method', 'find_domains',
            'TiedMixture', 'fit_tied_mixture', 'score_domains', 'spatial_coherence', 'smooth_embedding',
-           'refine_domains', 'match_labels', 'consensus_domains', 'domain_confidence', 'latent_umap', 'domain_palette',
-           'color_domains', 'plot_spatial_domains', 'plot_domain_maps', 'plot_latent_umap']
+           'refine_domains', 'match_labels', 'consensus_domains', 'domain_confidence', 'domain_count_stability',
+           'choose_n_domains', 'plot_domain_count_stability', 'latent_umap', 'domain_palette', 'color_domains',
+           'plot_spatial_domains', 'plot_domain_maps', 'plot_latent_umap']
 
 # %% ../nbs/05_evaluation.ipynb #64e38ce2
 CLUSTER_METHODS = ("auto", "leiden", "kmeans", "gmm")
@@ -89,6 +90,11 @@ def check_clustering_arguments(method: str | None = None, n_domains: int | None 
                                n_spots: int | None = None) -> None:
     "Reject clustering settings that cannot work, naming the parameter; `n_spots`, when known, bounds `n_domains`."
     if method not in CLUSTER_METHODS: raise ValueError(f"cluster method must be one of {CLUSTER_METHODS}, got {method!r}")
+    if n_domains == "auto":   # chosen from the data (choose_n_domains) before any clusterer sees it
+        if method == "leiden": raise ValueError("n_domains='auto' chooses K for a mixture or k-means: use cluster_method auto, gmm or kmeans")
+        n_domains = 1
+    if isinstance(n_domains, str) or isinstance(n_domains, float):
+        raise ValueError(f"n_domains must be a whole number >= 0 or 'auto', got {n_domains!r}")
     if n_domains < 0: raise ValueError(f"n_domains must be >= 0 (0 = Leiden picks), got {n_domains}")
     if n_spots is not None and n_domains > n_spots: raise ValueError(f"n_domains must be in 0..{n_spots} (the number of spots), got {n_domains}")
     if method in ("kmeans", "gmm") and n_domains < 1: raise ValueError(f"method={method!r} needs n_domains >= 1")
@@ -105,8 +111,8 @@ def spare_component_counts(n_domains: int, fits: int = 4) -> tuple[int, ...]:
     step = max(1, round(n_domains / DOMAINS_PER_SPARE))
     return tuple(step * j for j in range(fits))
 
-def resolved_cluster_method(method: str, n_domains: int) -> str:
-    "The clusterer `method` names: `auto` is a tied GMM when `n_domains` is given, else Leiden."
+def resolved_cluster_method(method: str, n_domains: int | str) -> str:
+    "The clusterer `method` names: `auto` is a tied GMM when `n_domains` is given (a number, or `auto`), else Leiden."
     return ("gmm" if n_domains else "leiden") if method == "auto" else method
 
 @uses_settings("evaluation", method="evaluation.cluster_method", seed="training.seed", device="training.device")
@@ -376,6 +382,62 @@ def domain_confidence(adata: ad.AnnData,                       # a section voted
     column = support.columns.get_indexer(adata.obs[domain_key].astype(str))     # -1: a domain the vote never had
     share = np.asarray(support, dtype=float)[np.arange(adata.n_obs), column]
     return pd.Series(np.where(column >= 0, share, np.nan), index=adata.obs_names, name="spatial_vae_confidence")
+
+# %% ../nbs/05_evaluation.ipynb #314086cb
+@uses_settings(k_range="evaluation.n_domains_range", seed="training.seed", device="training.device",
+               max_fit_spots="evaluation.max_fit_spots")
+def domain_count_stability(embeddings: list[np.ndarray],           # each model's embedding (smoothed as the domains are found), or one
+                           k_range: tuple[int, int] | None = None,  # smallest and largest K tried (None: settings.ini [evaluation] n_domains_range)
+                           seed: int | None = None,                 # seeds the fits and samples (None: settings.ini [training])
+                           device: str | None = None,               # torch device of the mixture fits (None: settings.ini [training])
+                           max_fit_spots: int | None = None,        # fit and compare on a seeded sample of at most this many spots (0: all)
+                           runs: int = 5,                           # with one embedding: labellings per K, fitted on seeded 80% subsamples
+                          ) -> pd.DataFrame:                        # one row per K: stability (mean pairwise ARI), log_likelihood
+    "How stable each number of domains is: tied mixtures with K components on every embedding, scored by the mean pairwise ARI of their labellings."
+    lo, hi = (int(k) for k in k_range)
+    if not 2 <= lo <= hi: raise ValueError(f"n_domains_range must be two whole numbers 2 <= low <= high, got {k_range!r}")
+    embeddings = [np.asarray(z) for z in embeddings]
+    n = len(embeddings[0])
+    if hi > n: raise ValueError(f"n_domains_range goes up to {hi}, more than the {n} spots")
+    sample = fit_sample(n, max_fit_spots, seed)
+    rows = np.arange(n) if sample is None else sample
+    if len(embeddings) > 1:   # each model once, on the same spots
+        draws = [(z[rows], None) for z in embeddings]
+    else:                     # one model: fits on subsamples, each labelling all the compared spots
+        rng = np.random.default_rng(seed)
+        draws = [(embeddings[0][rows], rng.choice(len(rows), int(0.8 * len(rows)), replace=False)) for _ in range(runs)]
+    out = []
+    for k in range(lo, hi + 1):
+        labels, likelihood = [], []
+        for i, (z, part) in enumerate(draws):
+            fit = fit_tied_mixture(z if part is None else z[part], k, seed=seed + i, device=device)
+            labels.append(fit.labels if part is None else fit.predict(z))
+            likelihood.append(fit.log_likelihood)
+        pairs = [adjusted_rand_score(labels[i], labels[j]) for i, j in zip(*np.triu_indices(len(labels), 1))]
+        out.append({"n_domains": k, "stability": float(np.mean(pairs)), "log_likelihood": float(np.mean(likelihood))})
+    return pd.DataFrame(out).set_index("n_domains")
+
+def choose_n_domains(curve: pd.DataFrame,  # `domain_count_stability`'s table
+                    ) -> int:              # the K whose labellings agree most; a tie goes to the larger K
+    "The most stable number of domains in `curve`."
+    best = curve["stability"].max()
+    return int(curve.index[np.isclose(curve["stability"], best)].max())
+
+def plot_domain_count_stability(curve: pd.DataFrame,          # `domain_count_stability`'s table
+                                chosen: int | None = None,    # the K to mark (default: `choose_n_domains`)
+                                ax: Axes | None = None):      # draw into this axis (default: a new figure)
+    "Stability against the number of domains, the chosen K marked; returns the figure."
+    import matplotlib.pyplot as plt
+    fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(5, 3.2))
+    chosen = choose_n_domains(curve) if chosen is None else chosen
+    ax.plot(curve.index, curve["stability"], "o-", color="#1f77b4")
+    ax.axvline(chosen, color="#d62728", ls="--", lw=1)
+    ax.annotate(f"K = {chosen}", (chosen, curve["stability"].loc[chosen]), textcoords="offset points", xytext=(8, -4), va="top",
+                color="#d62728")
+    ax.set_xlabel("number of domains K"); ax.set_ylabel("stability (mean pairwise ARI)")
+    ax.set_xticks(list(curve.index)); ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
 
 # %% ../nbs/05_evaluation.ipynb #5f39332c
 _UMAP_KERNELS = ("umap.umap_.smooth_knn_dist", "umap.umap_.compute_membership_strengths",

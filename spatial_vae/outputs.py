@@ -17,7 +17,8 @@ from pathlib import Path
 __all__ = ['OUTPUT_FILES', 'checkpoint_folder', 'OutputLock', 'prepare_output_dir']
 
 # %% ../nbs/06a_outputs.ipynb #7595fc06
-OUTPUT_FILES = ("spatial_clusters.png", "latent_space_umap.png", "loss_curves.png", "spatial_vae.h5ad", "model.pt", "metrics.json")
+OUTPUT_FILES = ("spatial_clusters.png", "latent_space_umap.png", "loss_curves.png", "spatial_vae.h5ad", "model.pt", "metrics.json",
+                "n_domains_stability.png")   # the last only with n_domains = auto
 
 def _pid_alive(pid: int) -> bool:
     "Whether process `pid` runs on this machine."

@@ -20,12 +20,14 @@ from pathlib import Path
 
 import anndata as ad
 import numpy as np
+import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from .data import check_section, input_checksum, load_section, preprocess
 from .settings import _parse_value, atomic_write, package_file, read_settings
 from .settings import settings_path as default_settings_path
-from .evaluation import (check_clustering_arguments, color_domains, consensus_domains, domain_confidence, find_domains, latent_umap,
+from .evaluation import (check_clustering_arguments, choose_n_domains, color_domains, consensus_domains, domain_confidence,
+                                    domain_count_stability, find_domains, latent_umap, plot_domain_count_stability,
                                     plot_domain_maps, plot_latent_umap, refine_domains, resolved_cluster_method, spare_component_counts,
                                     score_domains, smooth_embedding, spatial_coherence)
 from .graph import grid_layout, spatial_edges
@@ -53,6 +55,7 @@ def merged_settings(overrides: dict | None = None, path: str | Path | None = Non
     for section, values in settings.items():   # a settings file of one's own: numbers where the package has numbers
         for name, value in values.items():
             default = defaults.get(section, {}).get(name)
+            if name == "n_domains" and value == "auto": continue   # a number, or chosen from the data
             if isinstance(default, (int, float)) and not isinstance(default, bool) and not isinstance(value, (int, float)):
                 raise ValueError(f"settings file {source}: {name} = {value!r} is not a number (the default is {default})")
     for name, value in (overrides or {}).items():
@@ -101,12 +104,27 @@ def _cluster_embedding(adata, edges, settings, extras, use_rep, key_added, seed)
                      seed=seed, max_fit_spots=e["max_fit_spots"], extra_components=n, key_added=key, device=device)
     return use_rep, keys
 
+def _chosen_n_domains(adata: ad.AnnData, edges: np.ndarray, settings: dict[str, dict]) -> dict[str, dict]:
+    "`n_domains = auto`: the most stable K over every model's smoothed embedding (`domain_count_stability`), recorded in `.uns['spatial_vae_n_domains']`; returns the settings with that K."
+    e, t = settings["evaluation"], settings["training"]
+    reps = ["X_spatial_vae"] + adata.uns.get("spatial_vae_ensemble", {}).get("members", [])
+    embeddings = [smooth_embedding(adata, edges, rep, hops=e["smoothing_hops"], key_added="_spatial_vae_k") if e["smoothing_hops"]
+                  else np.asarray(adata.obsm[rep]) for rep in reps]
+    adata.obsm.pop("_spatial_vae_k", None)
+    curve = domain_count_stability(embeddings, k_range=e["n_domains_range"], seed=t["seed"], device=str(pick_device(t["device"])),
+                                   max_fit_spots=e["max_fit_spots"])
+    chosen = choose_n_domains(curve)
+    adata.uns["spatial_vae_n_domains"] = {"chosen": chosen, "range": list(e["n_domains_range"]), "models": len(reps),
+                                          "stability": {str(k): round(float(v), 4) for k, v in curve["stability"].items()}}
+    return {**settings, "evaluation": {**e, "n_domains": chosen}}
+
 def domains_from_settings(adata: ad.AnnData, edges: np.ndarray, settings: dict[str, dict]) -> str:
-    "Smooth the embedding (`smoothing_hops`), find domains, vote over the ensemble's models if trained, refine (`refine_hops`); returns the clustered `.obsm` key."
+    "Smooth the embedding (`smoothing_hops`), find domains (choosing their number first when `n_domains = auto`), vote over the ensemble's models if trained, refine (`refine_hops`); returns the clustered `.obsm` key."
     seed, threads = settings["training"]["seed"], settings["training"]["num_threads"]
     # BLAS threads (num_threads, as for training): the mixture fits are small, and beside another busy core two threads ran them ~10x slower
-    extras = spare_counts_from_settings(settings)   # the same counts for every model
     with threadpool_limits(threads if threads >= 1 else None):
+        if settings["evaluation"]["n_domains"] == "auto": settings = _chosen_n_domains(adata, edges, settings)
+        extras = spare_counts_from_settings(settings)   # the same counts for every model
         rep, keys = _cluster_embedding(adata, edges, settings, extras, "X_spatial_vae", "spatial_vae_domain", seed)
         members = adata.uns.get("spatial_vae_ensemble", {}).get("members", [])
         for i, member in enumerate(members, 1):   # each extra model clustered on its own
@@ -206,7 +224,7 @@ def _pipeline_steps(data, dataset, s, features_key, label_key, progress, checkpo
     if isinstance(data, ad.AnnData): check_section(adata, "the AnnData given")
     if label_key and label_key not in adata.obs:   # before the work, not after it
         raise KeyError(f"label_key (--label-key) {label_key!r} is not an .obs column; columns are {list(adata.obs.columns)}")
-    if e["n_domains"] > adata.n_obs: raise ValueError(f"n_domains ({e['n_domains']}) is more than the section's {adata.n_obs} spots")
+    if e["n_domains"] != "auto" and e["n_domains"] > adata.n_obs: raise ValueError(f"n_domains ({e['n_domains']}) is more than the section's {adata.n_obs} spots")
     lap("load", f"{adata.n_obs:,} spots x {adata.n_vars:,} genes")
     if features_key is None:
         preprocess(adata, **preprocessing_arguments(s))
@@ -244,6 +262,7 @@ def _pipeline_steps(data, dataset, s, features_key, label_key, progress, checkpo
                "agreement": adata.uns["spatial_vae_domain"].get("agreement"),
                "mean_confidence": float(adata.obs["spatial_vae_confidence"].mean()) if "spatial_vae_confidence" in adata.obs else None,
                "n_edges": int(edges.shape[1]), "n_domains": int(adata.obs["spatial_vae_domain"].nunique()),
+               "n_domains_auto": adata.uns.get("spatial_vae_n_domains"),   # with n_domains = auto: the K chosen and each K's stability
                "spatial_coherence": spatial_coherence(adata, edges)}
     if label_key:
         metrics.update(label_key=label_key, **score_domains(adata, label_key))
@@ -303,6 +322,10 @@ def write_outputs(result: PipelineResult,   # what `run_pipeline` returned
         figures = {"spatial_clusters.png": lambda: plot_domain_maps(adata, label_key, title="spatial_vae domains"),
                    "latent_space_umap.png": lambda: plot_latent_umap(adata, ["spatial_vae_domain"] + ([label_key] if label_key else [])),
                    "loss_curves.png": lambda: plot_loss_history(result.training.curve, others=result.training.member_histories)}
+        chosen = adata.uns.get("spatial_vae_n_domains")
+        if chosen:   # n_domains = auto: how stable each K was, the chosen one marked
+            curve = pd.DataFrame({"stability": {int(k): v for k, v in chosen["stability"].items()}})
+            figures["n_domains_stability.png"] = lambda: plot_domain_count_stability(curve, chosen["chosen"])
         text = json.dumps(result.metrics, indent=2, default=str)
         try:
             stage.mkdir()
@@ -319,5 +342,5 @@ def write_outputs(result: PipelineResult,   # what `run_pipeline` returned
             raise OSError(_write_error(e, out) + "; the previous results there are unchanged") from None
         finally:
             shutil.rmtree(stage, ignore_errors=True); shutil.rmtree(old, ignore_errors=True)
-    return {name: out / name for name in OUTPUT_FILES}
+    return {name: out / name for name in OUTPUT_FILES if (out / name).exists()}
 

@@ -87,3 +87,17 @@ def test_same_seed_same_result_whatever_the_thread_environment():
         assert proc.returncode == 0, proc.stderr[-2000:]
         outputs.append(proc.stdout)
     assert outputs[0] == outputs[1] and outputs[0].count("\n") == 4, outputs
+
+
+def test_n_domains_auto_finds_the_builtin_sections_five(tmp_path):
+    "`--n-domains auto` from the command line: the built-in section's five simulated domains, the curve in metrics and a plot."
+    import json
+    from spatial_vae.cli import main
+    assert main(["run", "--n-domains", "auto", "--out", str(tmp_path / "out"), "--quiet"]) == 0
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    auto = metrics["n_domains_auto"]
+    assert auto["chosen"] == 5 and metrics["n_domains"] == 5 and metrics["settings"]["evaluation"]["n_domains"] == "auto"
+    stability = {int(k): v for k, v in auto["stability"].items()}
+    assert sorted(stability) == list(range(3, 16)) and max(stability, key=stability.get) == 5
+    assert metrics["ari"] > 0.9
+    assert (tmp_path / "out" / "n_domains_stability.png").stat().st_size > 0
