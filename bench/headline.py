@@ -56,20 +56,21 @@ def table() -> str:
 def write(text: str) -> None:
     "bench/headline.md, and the table between the markers in the home page's and chapter 05's notebooks."
     (HERE / "headline.md").write_text(f"{text}\n")
-    for page in PAGES: _write_between_markers(page, text)
+    for page in PAGES: write_between_markers(page, text)
 
 
-def _write_between_markers(path: Path, text: str) -> None:
+def write_between_markers(path: Path, text: str, start: str = START, end: str = END) -> None:
+    "Put `text` between the markers `start` ... `end` in the notebook at `path` (the one cell that holds both)."
     nb = json.loads(path.read_text())
     for cell in nb["cells"]:
         src = "".join(cell["source"])
-        if START in src and END in src:
-            head, rest = src.split(START, 1)
-            src = f"{head}{START}\n{text}\n{END}{rest.split(END, 1)[1]}"
+        if start in src and end in src:
+            head, rest = src.split(start, 1)
+            src = f"{head}{start}\n{text}\n{end}{rest.split(end, 1)[1]}"
             cell["source"] = src.splitlines(keepends=True)
             break
     else:
-        raise SystemExit(f"{path}: no cell holds the markers {START} ... {END}")
+        raise SystemExit(f"{path}: no cell holds the markers {start} ... {end}")
     path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
 
 

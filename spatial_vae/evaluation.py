@@ -29,8 +29,9 @@ __all__ = ['CLUSTER_METHODS', 'CLUSTER_STARTS', 'DOMAINS_PER_SPARE', 'fit_sample
            'check_clustering_arguments', 'spare_component_counts', 'resolved_cluster_method', 'find_domains',
            'TiedMixture', 'fit_tied_mixture', 'score_domains', 'spatial_coherence', 'smooth_embedding',
            'refine_domains', 'match_labels', 'consensus_domains', 'domain_confidence', 'domain_count_stability',
-           'choose_n_domains', 'plot_domain_count_stability', 'latent_umap', 'domain_palette', 'color_domains',
-           'plot_spatial_domains', 'plot_domain_maps', 'plot_latent_umap']
+           'choose_n_domains', 'plot_domain_count_stability', 'domain_tree', 'coarser_domains', 'plot_domain_tree',
+           'latent_umap', 'domain_palette', 'color_domains', 'plot_spatial_domains', 'plot_domain_maps',
+           'plot_latent_umap']
 
 # %% ../nbs/05_evaluation.ipynb #64e38ce2
 CLUSTER_METHODS = ("auto", "leiden", "kmeans", "gmm")
@@ -436,6 +437,60 @@ def plot_domain_count_stability(curve: pd.DataFrame,          # `domain_count_st
                 color="#d62728")
     ax.set_xlabel("number of domains K"); ax.set_ylabel("stability (mean pairwise ARI)")
     ax.set_xticks(list(curve.index)); ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+# %% ../nbs/05_evaluation.ipynb #41c0819a
+def domain_tree(adata: ad.AnnData,                          # a section with domains and the embedding they were found in
+                use_rep: str = "X_spatial_vae_smoothed",     # that embedding (the pipeline clusters the smoothed one)
+                domain_key: str = "spatial_vae_domain",      # the domains
+               ) -> tuple[np.ndarray, list[str]]:            # scipy's linkage matrix over the domains, and their names in its order
+    "Which domains merge first as K falls: average linkage over the domains' mean embeddings, Mahalanobis under their pooled within-domain covariance."
+    from scipy.cluster.hierarchy import linkage
+    for key, where in ((use_rep, adata.obsm), (domain_key, adata.obs)):
+        if key not in where: raise KeyError(f"{key!r} not found: run the pipeline (or find_domains) first")
+    domains = adata.obs[domain_key].astype("category").cat.remove_unused_categories()
+    if len(domains.cat.categories) < 2: raise ValueError(f"{domain_key!r} has {len(domains.cat.categories)} domain: nothing to merge")
+    codes, X = domains.cat.codes.to_numpy(), np.asarray(adata.obsm[use_rep], dtype=np.float64)
+    kept = codes >= 0
+    codes, X = codes[kept], X[kept]
+    member = sp.csr_matrix((np.ones(len(codes)), (codes, np.arange(len(codes)))))
+    means = np.asarray(member @ X) / np.asarray(member.sum(1))
+    centred = X - means[codes]
+    covariance = centred.T @ centred / max(len(X) - len(means), 1) + 1e-6 * np.eye(X.shape[1])
+    return linkage(whiten_means(means, covariance), method="average"), [str(c) for c in domains.cat.categories]
+
+def coarser_domains(adata: ad.AnnData,                       # a section with domains and the embedding they were found in
+                    n_domains: int,                          # how many groups to merge the domains into
+                    use_rep: str = "X_spatial_vae_smoothed",  # the embedding the domains were found in
+                    domain_key: str = "spatial_vae_domain",   # the domains
+                    key_added: str | None = None,            # `.obs` column for the groups (default `f"{domain_key}_{n_domains}"`)
+                   ) -> pd.Series:                           # each spot's group, named by the domains it joins ("2+5")
+    "The domains merged along `domain_tree` into `n_domains` groups."
+    from scipy.cluster.hierarchy import fcluster
+    tree, names = domain_tree(adata, use_rep, domain_key)
+    if not 1 <= n_domains <= len(names): raise ValueError(f"n_domains must be in 1..{len(names)} (the domains there are), got {n_domains}")
+    group = fcluster(tree, n_domains, criterion="maxclust")
+    joined = {g: "+".join(n for n, h in zip(names, group) if h == g) for g in set(group)}
+    labels = adata.obs[domain_key].astype(str).map({n: joined[g] for n, g in zip(names, group)})
+    adata.obs[key_added or f"{domain_key}_{n_domains}"] = labels = labels.astype("category")
+    return labels
+
+def plot_domain_tree(adata: ad.AnnData,                       # a section with domains (and their colours in `.uns`)
+                     use_rep: str = "X_spatial_vae_smoothed",  # the embedding the domains were found in
+                     domain_key: str = "spatial_vae_domain",   # the domains
+                     ax: Axes | None = None):                  # draw into this axis (default: a new figure)
+    "The domain hierarchy as a dendrogram, each leaf in its domain's colour; returns the figure."
+    import matplotlib.pyplot as plt
+    from scipy.cluster.hierarchy import dendrogram
+    tree, names = domain_tree(adata, use_rep, domain_key)
+    fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(max(4, 0.5 * len(names) + 2), 3.2))
+    dendrogram(tree, labels=names, ax=ax, color_threshold=0, above_threshold_color="#555555")
+    colours = adata.uns.get(f"{domain_key}_colors")
+    categories = [str(c) for c in adata.obs[domain_key].astype("category").cat.categories]
+    if colours is not None and len(colours) == len(categories):
+        for label in ax.get_xticklabels(): label.set_color(colours[categories.index(label.get_text())])
+    ax.set_ylabel("distance (Mahalanobis)"); ax.set_xlabel(domain_key)
     fig.tight_layout()
     return fig
 
