@@ -4,9 +4,11 @@
 domain. Here each domain is matched to the annotation class it overlaps most (Hungarian, as the maps colour them),
 and for each confidence band the script reports how many spots fall in it, the share whose domain matches their
 class, and the share that sit at a domain border (a spatial neighbour in another domain). Calibrated means the
-match rate rises with confidence. Writes bench/confidence.md and bench/results/confidence.json.
+match rate rises with confidence. Run k trains models 5k..5k+4 (as bench/run.py does), so runs share no model. Writes
+bench/confidence.md (the bands pooled over runs, then every run) and bench/results/confidence.json, and puts the pooled
+table into chapter 05 between `<!-- confidence:start -->` and `<!-- confidence:end -->`.
 
-    uv run python bench/confidence.py --sections DLPFC_151673 DLPFC_151674 --seed 0
+    uv run python bench/confidence.py --sections DLPFC_151673 DLPFC_151674 --seeds 0 1 2 3 4
 """
 import argparse
 import json
@@ -29,7 +31,7 @@ def calibration(section: str, seed: int) -> pd.DataFrame:
     from spatial_vae.pipeline import run_pipeline
     path, label, features = SECTIONS[section]
     adata = ad.read_h5ad(shared_data_dir() / path)
-    res = run_pipeline(adata, features_key=features, label_key=label, n_domains=adata.obs[label].nunique(), seed=seed, progress=False)
+    res = run_pipeline(adata, features_key=features, label_key=label, n_domains=adata.obs[label].nunique(), seed=5 * seed, progress=False)
     a, edges = res.adata, res.edges
     truth = a.obs[label].astype("category")
     scored = truth.cat.codes.to_numpy() >= 0
@@ -48,24 +50,38 @@ def calibration(section: str, seed: int) -> pd.DataFrame:
     return out.reset_index()
 
 
+def pooled(table: pd.DataFrame) -> pd.DataFrame:
+    "Each section's bands over all its runs: spots summed, match and border shares weighted by spots."
+    t = table.assign(matched=table.spots * table.match.fillna(0), bordered=table.spots * table.at_border.fillna(0))
+    g = t.groupby(["section", "band"], observed=True, sort=False).agg(runs=("seed", "nunique"), spots=("spots", "sum"),
+                                                                        matched=("matched", "sum"), bordered=("bordered", "sum"))
+    return g.assign(match=g.matched / g.spots, at_border=g.bordered / g.spots).reset_index()
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--sections", nargs="+", default=["DLPFC_151673", "DLPFC_151674"])
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
     a = p.parse_args(argv)
-    table = pd.concat([calibration(s, a.seed) for s in a.sections], ignore_index=True)
+    table = pd.concat([calibration(s, k) for s in a.sections for k in a.seeds], ignore_index=True)
     (HERE / "results" / "confidence.json").write_text(table.to_json(orient="records", indent=1))
+    fmt = lambda v: "" if np.isnan(v) else f"{v:.2f}"
+    pool = pooled(table)
+    summary = ["| section | runs | confidence | spots (all runs) | matches annotation | at a domain border |", "|---|---|---|---|---|---|"]
+    summary += [f"| {r.section} | {r.runs} | {r.band} | {r.spots} | {fmt(r.match)} | {fmt(r.at_border)} |" for r in pool.itertuples()]
     lines = ["# Per-spot confidence against the annotation", "",
-             "Made by `bench/confidence.py` (default pipeline, one seed): per band of `spatial_vae_confidence` (the share "
-             "of the 20 labellings behind a spot's final domain), the annotated spots in it, the share whose domain matches "
-             "their layer (domains matched to layers by overlap), and the share at a domain border.", "",
-             "| section | seed | ARI | confidence | spots | matches annotation | at a domain border |", "|---|---|---|---|---|---|---|"]
+             "Made by `bench/confidence.py` (default pipeline; run k trains models 5k..5k+4): per band of "
+             "`spatial_vae_confidence` (the share of the 20 labellings behind a spot's final domain), the annotated spots in "
+             "it, the share whose domain matches their layer (domains matched to layers by overlap), and the share at a "
+             "domain border. Pooled over the runs:", "", *summary, "", "Every run:", "",
+             "| section | run | ARI | confidence | spots | matches annotation | at a domain border |", "|---|---|---|---|---|---|---|"]
     for r in table.itertuples():
-        lines.append(f"| {r.section} | {r.seed} | {r.ari:.3f} | {r.band} | {r.spots} | "
-                     f"{'' if np.isnan(r.match) else f'{r.match:.2f}'} | {'' if np.isnan(r.at_border) else f'{r.at_border:.2f}'} |")
+        lines.append(f"| {r.section} | {r.seed} | {r.ari:.3f} | {r.band} | {r.spots} | {fmt(r.match)} | {fmt(r.at_border)} |")
     (HERE / "confidence.md").write_text("\n".join(lines) + "\n")
+    from headline import write_between_markers
+    write_between_markers(HERE.parent / "nbs" / "05_evaluation.ipynb", "\n".join(summary),
+                          "<!-- confidence:start -->", "<!-- confidence:end -->")
     print("\n".join(lines))
-
 
 if __name__ == "__main__":
     main()

@@ -61,10 +61,10 @@ def build_parser() -> argparse.ArgumentParser:
     defaults = _setting_values()                        # read once for every option's help
     parser = argparse.ArgumentParser(prog="spatial-vae", description="Spatially aware VAE embeddings and tissue domains for Visium sections.")
     sub = parser.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", help="run the main job on one section", description="Run the main job on one section. "
+    run = sub.add_parser("run", help="run the main job on one section (or several, jointly)", description="Run the main job on one section, or on several as one study (--data repeated: one model, domains shared). "
                          "Options left out take their values from settings.ini.")
     src = run.add_mutually_exclusive_group()
-    src.add_argument("--data", type=Path, help="Space Ranger outs/ folder (Visium or Visium HD) or .h5ad file (default: built-in synthetic section)")
+    src.add_argument("--data", type=Path, action="append", help="Space Ranger outs/ folder (Visium or Visium HD) or .h5ad file (default: built-in synthetic section); repeat it to analyse several sections jointly")
     src.add_argument("--dataset", help="a downloadable 10x dataset, e.g. Visium_Human_Breast_Cancer, or synthetic (the built-in section)")
     run.add_argument("--out", type=Path, default=Path("spatial_vae_output"), help="output folder (default: spatial_vae_output)")
     run.add_argument("--overwrite", action="store_true", help="allow writing into a non-empty output folder")
@@ -111,16 +111,17 @@ def report_runs(args: argparse.Namespace) -> list[dict]:
 def run_command(args: argparse.Namespace) -> dict:
     "Run the pipeline for parsed `run` arguments, write the outputs, print where they went."
     from spatial_vae.outputs import OutputLock, checkpoint_folder, prepare_output_dir   # no heavy imports: checks come first
-    for path, flag in ((args.data, "--data"), (args.settings, "--settings")):
+    for path, flag in [*((d, "--data") for d in args.data or []), (args.settings, "--settings")]:
         if path is not None and not Path(path).exists(): raise FileNotFoundError(f"{flag} {path}: no such file or folder")
     overrides = {k: getattr(args, "method" if k == "graph" else k) for k in RUN_OPTIONS}
     overrides["method"] = overrides.pop("graph")
     checkpoints = checkpoint_folder(args.out)           # beside --out: Ctrl-C keeps them for --resume
     with OutputLock(args.out):                          # one run at a time writes to a folder
-        prepare_output_dir(args.out, args.overwrite, inputs=[args.data, args.settings])   # fail before the work, not after
+        prepare_output_dir(args.out, args.overwrite, inputs=[*(args.data or []), args.settings])   # fail before the work, not after
         from spatial_vae.pipeline import run_pipeline, write_outputs                     # torch, scanpy: seconds to import
         try:
-            result = run_pipeline(args.data, args.dataset, features_key=args.features_key, label_key=args.label_key,
+            data = args.data[0] if args.data and len(args.data) == 1 else args.data   # several: one joint run
+            result = run_pipeline(data, args.dataset, features_key=args.features_key, label_key=args.label_key,
                                   progress=not args.quiet, settings_path=args.settings, checkpoint_dir=checkpoints,
                                   resume=args.resume, **overrides)
         except KeyboardInterrupt:
@@ -131,6 +132,8 @@ def run_command(args: argparse.Namespace) -> dict:
     m = result.metrics
     print(f"{m['n_spots']} spots, {m['n_domains']} domains, spatial coherence {m['spatial_coherence']:.3f}"
           + (f", ARI {m['ari']:.3f}, NMI {m['nmi']:.3f} against {m['label_key']}" if "ari" in m else ""))
+    for name, part in m.get("sections", {}).items():   # a joint run: each section on its own line
+        print(f"  {name}: {part['n_spots']} spots, {part['n_domains']} domains" + (f", ARI {part['ari']:.3f}" if "ari" in part else ""))
     for note in m.get("notes", []): print(f"note: {note}")
     for name, path in written.items(): print(f"  {name:24s} {path}")
     return m

@@ -22,7 +22,7 @@ from .training import (TrainingResult, _batch_edges, _neighbour_batches, _optimi
                                   seed_everything, train_spatial_vae, training_inputs)
 
 # %% auto #0
-__all__ = ['LOSS_TERMS', 'stack_sections', 'section_edges', 'train_distributed']
+__all__ = ['LOSS_TERMS', 'stack_sections', 'section_edges', 'center_sections', 'train_distributed']
 
 # %% ../nbs/09_distributed.ipynb #95502de7
 def stack_sections(sections: dict[str, ad.AnnData],  # `{name: section}`, each with coordinates in `.obsm['spatial']`
@@ -49,6 +49,18 @@ def section_edges(adata: ad.AnnData,             # a stack of sections, from `st
                          obsm={"spatial": np.asarray(adata.obsm["spatial"])[where]})
         parts.append(where[spatial_edges(one, **graph_kwargs)])
     return np.hstack(parts)
+
+def center_sections(adata: ad.AnnData,            # a stack of sections with model input in `.obsm[features_key]`
+                    features_key: str = "X_pca",  # the features to centre
+                    section_key: str = "section", # the `.obs` column that names each spot's section
+                   ) -> np.ndarray:               # the centred features, also written back into `.obsm[features_key]`
+    "Subtract each section's mean from its spots' features: a section-wide shift (depth, chemistry, a batch) no longer separates the sections, so their domains can be shared."
+    if section_key not in adata.obs: raise KeyError(f".obs[{section_key!r}] not found: stack the sections with stack_sections")
+    X = np.array(adata.obsm[features_key], dtype=np.float32)
+    codes = adata.obs[section_key].astype("category").cat.codes.to_numpy()
+    for code in np.unique(codes): X[codes == code] -= X[codes == code].mean(0)
+    adata.obsm[features_key] = X
+    return X
 
 # %% ../nbs/09_distributed.ipynb #d7e89c63
 LOSS_TERMS = ("total", "reconstruction", "kl", "spatial")

@@ -31,7 +31,7 @@ __all__ = ['CLUSTER_METHODS', 'CLUSTER_STARTS', 'DOMAINS_PER_SPARE', 'fit_sample
            'refine_domains', 'match_labels', 'consensus_domains', 'domain_confidence', 'domain_count_stability',
            'choose_n_domains', 'plot_domain_count_stability', 'domain_tree', 'coarser_domains', 'plot_domain_tree',
            'latent_umap', 'domain_palette', 'color_domains', 'plot_spatial_domains', 'plot_domain_maps',
-           'plot_latent_umap']
+           'plot_section_maps', 'plot_latent_umap']
 
 # %% ../nbs/05_evaluation.ipynb #64e38ce2
 CLUSTER_METHODS = ("auto", "leiden", "kmeans", "gmm")
@@ -627,6 +627,27 @@ def plot_domain_maps(adata: ad.AnnData,                     # a section with dom
     ari = score_domains(adata, label_key, domain_key)["ari"]
     plot_spatial_domains(adata, label_key, title=f"annotation: {label_key}", ax=axes[0], **kwargs)
     plot_spatial_domains(adata, domain_key, title=f"{title} (ARI {ari:.3f})", ax=axes[1], **kwargs)
+    fig.tight_layout()
+    return fig
+
+def plot_section_maps(adata: ad.AnnData,                     # a joint run's sections, named in `.obs[section_key]`
+                      label_key: str | None = None,          # an annotation to draw beside each section's domains
+                      section_key: str = "section",          # the `.obs` column naming each spot's section
+                      domain_key: str = "spatial_vae_domain",
+                      title: str = "spatial_vae domains"):
+    "Each section's domains (and annotation) side by side, one row per section, in the same colours for the same domain; ARI per section in the titles."
+    import matplotlib.pyplot as plt
+    if f"{domain_key}_colors" not in adata.uns or (label_key and f"{label_key}_colors" not in adata.uns):
+        color_domains(adata, domain_key, label_key)
+    names = list(adata.obs[section_key].astype("category").cat.categories)
+    keys = ([label_key] if label_key else []) + [domain_key]
+    fig, axes = plt.subplots(len(names), len(keys), figsize=(5.5 * len(keys), 5 * len(names)), squeeze=False)
+    for row, name in zip(axes, names):
+        part = adata[(adata.obs[section_key] == name).to_numpy()]
+        for ax, key in zip(row, keys):
+            what = f"{name}: annotation" if key == label_key else f"{name}: {title}"
+            if key == domain_key and label_key: what += f" (ARI {score_domains(part, label_key, domain_key)['ari']:.3f})"
+            plot_spatial_domains(part, key, title=what, ax=ax, show_image=False)   # a stack's images belong to different sections
     fig.tight_layout()
     return fig
 

@@ -28,17 +28,17 @@ from .settings import _parse_value, atomic_write, package_file, read_settings
 from .settings import settings_path as default_settings_path
 from .evaluation import (check_clustering_arguments, choose_n_domains, color_domains, consensus_domains, domain_confidence,
                                     domain_count_stability, find_domains, latent_umap, plot_domain_count_stability,
-                                    plot_domain_maps, plot_latent_umap, refine_domains, resolved_cluster_method, spare_component_counts,
+                                    plot_domain_maps, plot_latent_umap, plot_section_maps, refine_domains, resolved_cluster_method, spare_component_counts,
                                     score_domains, smooth_embedding, spatial_coherence)
 from .graph import grid_layout, spatial_edges
-from .distributed import train_distributed
+from .distributed import center_sections, section_edges, stack_sections, train_distributed
 from .outputs import OUTPUT_FILES, OutputLock, _beside, _write_error, prepare_output_dir
 from .training import TrainingResult, pick_device, plot_loss_history, save_model, train_spatial_vae
 
 # %% auto #0
-__all__ = ['peak_memory_mb', 'merged_settings', 'preprocessing_arguments', 'spare_counts_from_settings', 'domains_from_settings',
-           'training_arguments', 'PipelineResult', 'run_pipeline', 'ensemble_size', 'train_from_settings',
-           'write_outputs']
+__all__ = ['SECTION_KEY', 'peak_memory_mb', 'merged_settings', 'preprocessing_arguments', 'spare_counts_from_settings',
+           'domains_from_settings', 'training_arguments', 'PipelineResult', 'run_pipeline', 'load_study',
+           'ensemble_size', 'train_from_settings', 'write_outputs']
 
 # %% ../nbs/06_pipeline.ipynb #3d411060
 def peak_memory_mb() -> float:
@@ -179,7 +179,7 @@ def _ready_checkpoints(folder, resume: bool, fingerprint: dict) -> Path | None:
     record.write_text(text)
     return folder
 
-def run_pipeline(data: str | Path | ad.AnnData | None = None,  # Space Ranger folder, .h5ad or AnnData; None: `dataset`, else the built-in section
+def run_pipeline(data: str | Path | ad.AnnData | list | dict | None = None,  # Space Ranger folder, .h5ad or AnnData; several (a list, or {name: section}): one joint run; None: `dataset`, else the built-in section
                  dataset: str | None = None, # a downloadable 10x dataset name
                  *, features_key: str | None = None, # use this `.obsm` matrix instead of preprocessing counts
                  label_key: str | None = None,       # `.obs` column of expert labels to score against
@@ -188,15 +188,58 @@ def run_pipeline(data: str | Path | ad.AnnData | None = None,  # Space Ranger fo
                  checkpoint_dir: str | Path | None = None,  # keep one checkpoint per model here: Ctrl-C saves, `resume` continues
                  resume: bool = False,               # continue from `checkpoint_dir` (same settings and data)
                  **overrides) -> PipelineResult:
-    "Load a section and run preprocess → graph → train → domains → UMAP → scores; settings.ini supplies the defaults."
+    "Load a section (or several, analysed jointly) and run preprocess → graph → train → domains → UMAP → scores; settings.ini supplies the defaults."
     s = merged_settings(overrides, settings_path)
-    fingerprint = {"settings": s, "data": str(data) if not isinstance(data, ad.AnnData) else f"AnnData {data.shape}",
+    fingerprint = {"settings": s, "data": f"AnnData {data.shape}" if isinstance(data, ad.AnnData) else
+                   [str(d) if not isinstance(d, ad.AnnData) else f"AnnData {d.shape}" for d in _study_items(data).values()] if _is_study(data) else str(data),
                    "dataset": dataset, "features_key": features_key}
     checkpoints = _ready_checkpoints(checkpoint_dir, resume, fingerprint)
     threads = s["training"]["num_threads"]
     # every step's BLAS/OpenMP threads pinned (PCA and mixtures sum in thread-dependent order): a seed repeats exactly
     with threadpool_limits(threads if threads >= 1 else None):
         return _pipeline_steps(data, dataset, s, features_key, label_key, progress, checkpoints, resume)
+
+SECTION_KEY = "section"   # the .obs column that names each spot's section in a joint run
+
+def _is_study(data) -> bool: return isinstance(data, (list, tuple, dict))
+
+def _study_items(data: list | tuple | dict) -> dict:
+    "`{name: section}` from a dict, or from a list named by file or folder names (made unique)."
+    if isinstance(data, dict): return {str(k): v for k, v in data.items()}
+    names = []
+    for i, item in enumerate(data):
+        name = f"section{i + 1}" if isinstance(item, ad.AnnData) else (Path(item).stem if Path(item).name != "outs" else Path(item).parent.name)
+        names.append(name if name not in names else f"{name}_{i + 1}")
+    return dict(zip(names, data))
+
+def load_study(data: list | tuple | dict,          # sections: paths or AnnData, as a list or `{name: section}`
+               bin_size: int | None = None,       # Visium HD: the square size in µm (None: settings.ini)
+               cache_dir: str | Path | None = None,  # downloads' cache (None: settings.ini)
+               progress: bool = True,             # download progress
+              ) -> ad.AnnData:                    # one AnnData over the shared genes, `.obs['section']` naming each spot's section
+    "Load several sections and stack them for a joint run; `.uns['spatial_vae_study']` records their names and the genes each lost to the shared set."
+    items = _study_items(data)
+    if len(items) < 2: raise ValueError(f"a joint run needs at least 2 sections, got {len(items)}")
+    sections = {}
+    for name, item in items.items():
+        section = item.copy() if isinstance(item, ad.AnnData) else load_section(item, cache_dir=cache_dir, progress=progress, bin_size=bin_size)
+        if isinstance(item, ad.AnnData): check_section(section, f"section {name!r}")
+        sections[name] = section
+    stacked = stack_sections(sections, SECTION_KEY)
+    dropped = {name: int(a.n_vars - stacked.n_vars) for name, a in sections.items()}
+    stacked.uns["spatial_vae_study"] = {"sections": list(sections), "spots": {n: int(a.n_obs) for n, a in sections.items()},
+                                        "shared_genes": int(stacked.n_vars), "genes_dropped": dropped}
+    truth = {a.uns.get("ground_truth_key") for a in sections.values()}
+    if len(truth) == 1 and None not in truth: stacked.uns["ground_truth_key"] = truth.pop()
+    return stacked
+
+def _study_note(adata: ad.AnnData) -> list[str]:
+    "A joint run: how many sections, and the genes each lost to the shared set."
+    study = adata.uns.get("spatial_vae_study")
+    if not study: return []
+    lost = ", ".join(f"{n} {k:,}" for n, k in study["genes_dropped"].items() if k)
+    return [f"{len(study['sections'])} sections analysed jointly over their {study['shared_genes']:,} shared genes"
+            + (f" (genes dropped: {lost})" if lost else "") + "; each section's mean features were subtracted (center_sections)"]
 
 def _ensemble_note(settings: dict[str, dict], n_spots: int) -> list[str]:
     "A note when `ensemble = 0` (auto) trains one model because the section is large: no vote, so no per-spot confidence."
@@ -219,8 +262,11 @@ def _pipeline_steps(data, dataset, s, features_key, label_key, progress, checkpo
         timings[step] = round(time.perf_counter() - clock, 3); clock = time.perf_counter()
         peaks[step] = peak_memory_mb()
         if progress: print(f"spatial-vae: {step:<10s} {timings[step]:6.1f} s  {what}", file=sys.stderr, flush=True)
-    adata = data if isinstance(data, ad.AnnData) else load_section(data, dataset, cache_dir=d["cache_dir"], progress=progress,
-                                                                               bin_size=d["bin_size"])
+    study = _is_study(data)
+    if study and dataset is not None: raise ValueError("give several sections as data, or one dataset, not both")
+    adata = (data if isinstance(data, ad.AnnData) else
+             load_study(data, d["bin_size"], d["cache_dir"], progress) if study else
+             load_section(data, dataset, cache_dir=d["cache_dir"], progress=progress, bin_size=d["bin_size"]))
     if isinstance(data, ad.AnnData): check_section(adata, "the AnnData given")
     if label_key and label_key not in adata.obs:   # before the work, not after it
         raise KeyError(f"label_key (--label-key) {label_key!r} is not an .obs column; columns are {list(adata.obs.columns)}")
@@ -231,17 +277,24 @@ def _pipeline_steps(data, dataset, s, features_key, label_key, progress, checkpo
         features_key = "X_pca"
     elif features_key not in adata.obsm:
         raise KeyError(f"features_key (--features-key) {features_key!r} is not in .obsm (available: {list(adata.obsm)})")
+    if study: center_sections(adata, features_key, SECTION_KEY)   # a section-wide shift must not become a domain
     lap("preprocess", f"{adata.obsm[features_key].shape[1]} features per spot ({features_key})")
     method = g["method"]
     if method in ("hex", "square") and grid_layout(adata) is None:
         warnings.warn(f"no Visium array coordinates (.obs array_row/array_col): using a kNN graph instead of method={method!r}")
         method = "knn"
-    distinct = len(np.unique(np.asarray(adata.obsm["spatial"], dtype=float), axis=0))
+    xy = np.asarray(adata.obsm["spatial"], dtype=float)
+    if study: xy = np.column_stack([xy, adata.obs[SECTION_KEY].astype("category").cat.codes.to_numpy()])   # positions within a section
+    distinct = len(np.unique(xy, axis=0))
     if distinct < adata.n_obs / 2:   # neighbours at distance 0 are arbitrary: the spatial term would be noise
         raise ValueError(f".obsm['spatial'] holds {distinct} distinct positions for {adata.n_obs} spots: "
                          "a spatial graph needs each spot's own coordinates")
-    edges = spatial_edges(adata, method=method, n_neighbors=g["n_neighbors"], radius=g["radius"])
-    method = adata.uns["spatial_graph"]["method"]
+    if study:   # edges only inside each section
+        edges = section_edges(adata, SECTION_KEY, method=method, n_neighbors=g["n_neighbors"], radius=g["radius"])
+        method = method if method != "auto" else (grid_layout(adata) or "knn")
+    else:
+        edges = spatial_edges(adata, method=method, n_neighbors=g["n_neighbors"], radius=g["radius"])
+        method = adata.uns["spatial_graph"]["method"]
     isolated = adata.n_obs - len(np.unique(edges))
     if edges.shape[1] == 0 or isolated > adata.n_obs / 2:
         raise ValueError(f"the spatial graph ({method}) has {edges.shape[1]} edges and {isolated} of {adata.n_obs} spots have no neighbour: "
@@ -257,7 +310,7 @@ def _pipeline_steps(data, dataset, s, features_key, label_key, progress, checkpo
     label_key = label_key or adata.uns.get("ground_truth_key")
     metrics = {"n_spots": adata.n_obs, "n_genes": adata.n_vars, "features_key": features_key, "graph": method,
                "normalization": adata.uns.get("spatial_vae_qc", {}).get("normalization"), "clustered": rep,
-               "notes": _pooled_note(adata) + _ensemble_note(s, adata.n_obs) + list(adata.uns.get("spatial_vae_qc", {}).get("notes", [])),   # settings the data could not meet, and what was used
+               "notes": _study_note(adata) + _pooled_note(adata) + _ensemble_note(s, adata.n_obs) + list(adata.uns.get("spatial_vae_qc", {}).get("notes", [])),   # settings the data could not meet, and what was used
                "refined": bool(e["refine_hops"]), "ensemble": len(adata.uns["spatial_vae_ensemble"]["members"]) + 1,
                "agreement": adata.uns["spatial_vae_domain"].get("agreement"),
                "mean_confidence": float(adata.obs["spatial_vae_confidence"].mean()) if "spatial_vae_confidence" in adata.obs else None,
@@ -265,14 +318,20 @@ def _pipeline_steps(data, dataset, s, features_key, label_key, progress, checkpo
                "n_domains_auto": adata.uns.get("spatial_vae_n_domains"),   # with n_domains = auto: the K chosen and each K's stability
                "spatial_coherence": spatial_coherence(adata, edges)}
     if label_key:
-        metrics.update(label_key=label_key, **score_domains(adata, label_key))
+        metrics.update(label_key=label_key, **score_domains(adata, label_key))   # a joint run: the pooled labels against the pooled annotation
+    if study:
+        metrics["sections"] = {name: {"n_spots": int(n), "n_domains": int(adata.obs["spatial_vae_domain"][adata.obs[SECTION_KEY] == name].nunique()),
+                                      **(score_domains(adata[(adata.obs[SECTION_KEY] == name).to_numpy()], label_key) if label_key else {})}
+                               for name, n in adata.obs[SECTION_KEY].value_counts(sort=False).items()}
     color_domains(adata, "spatial_vae_domain", label_key)   # with an annotation: each domain in its best-matching class's colour
     metrics.update(final_loss=training.history.iloc[-1].to_dict(), epochs_run=len(training.history),
                    timings_s=timings, peak_memory_mb=peaks, settings=s, python=platform.python_version(),
                    versions={p: version(p) for p in ("spatial-vae", "torch", "scanpy", "squidpy", "anndata", "numpy", "scikit-learn", "umap-learn")},
                    date=datetime.now().astimezone().isoformat(timespec="seconds"),   # what was run, on what, when: the record a report shows
                    input={"path": "an AnnData given in Python"} if isinstance(data, ad.AnnData) else
-                         {"dataset": dataset} if dataset else input_checksum(data, d["bin_size"]))
+                         {"dataset": dataset} if dataset else
+                         {"sections": {n: {"path": "an AnnData given in Python"} if isinstance(v, ad.AnnData) else input_checksum(v, d["bin_size"])
+                                       for n, v in _study_items(data).items()}} if study else input_checksum(data, d["bin_size"]))
     adata.uns["spatial_vae_metrics"] = json.loads(json.dumps(metrics, default=str))["timings_s"]
     return PipelineResult(adata, training, metrics, edges)
 
@@ -319,8 +378,11 @@ def write_outputs(result: PipelineResult,   # what `run_pipeline` returned
         out = prepare_output_dir(out, overwrite)
         stage, old = _beside(out, "staging", os.getpid()), _beside(out, "old", os.getpid())
         adata, label_key = result.adata, result.metrics.get("label_key")
-        figures = {"spatial_clusters.png": lambda: plot_domain_maps(adata, label_key, title="spatial_vae domains"),
-                   "latent_space_umap.png": lambda: plot_latent_umap(adata, ["spatial_vae_domain"] + ([label_key] if label_key else [])),
+        study = SECTION_KEY in adata.obs and "spatial_vae_study" in adata.uns   # a joint run: maps per section, UMAP by section too
+        figures = {"spatial_clusters.png": (lambda: plot_section_maps(adata, label_key, SECTION_KEY)) if study else
+                                           (lambda: plot_domain_maps(adata, label_key, title="spatial_vae domains")),
+                   "latent_space_umap.png": lambda: plot_latent_umap(adata, ["spatial_vae_domain"] + ([label_key] if label_key else [])
+                                                                     + ([SECTION_KEY] if study else [])),
                    "loss_curves.png": lambda: plot_loss_history(result.training.curve, others=result.training.member_histories)}
         chosen = adata.uns.get("spatial_vae_n_domains")
         if chosen:   # n_domains = auto: how stable each K was, the chosen one marked

@@ -94,7 +94,7 @@ def test_evaluation_chapter(site, browser):
     assert wrap == "pre-wrap", wrap                                                    # long signatures wrap (nbs/styles.css)
     links = dict(page.eval_on_selector_all("a:has(> code)", "els => els.map(e => [e.innerText, e.getAttribute('href')])"))
     assert links.get("refine_domains") == "05_evaluation.html#refine_domains", links     # a backticked name links to its entry
-    assert links.get("EdgeLaplacian") == "03_loss.html#edgelaplacian", links              # and across chapters
+    assert links.get("train_spatial_vae") == "04_training.html#train_spatial_vae", links  # and across chapters
 
 
 def test_sidebar_lists_the_chapters_and_nothing_else(site, browser):

@@ -1,0 +1,55 @@
+"Several sections in one run: one model, edges inside each section, domains shared by all sections."
+import json
+
+import anndata as ad
+import numpy as np
+import pytest
+
+from spatial_vae.data import synthetic_visium
+
+
+def _sections(tmp_path):
+    a = synthetic_visium(30, 30, n_genes=300, seed=1, expression_seed=0)
+    b = synthetic_visium(30, 30, n_genes=300, seed=2, expression_seed=0)
+    extra = ad.AnnData(np.random.default_rng(0).poisson(1.0, (b.n_obs, 20)).astype(np.float32), obs=b.obs[[]])
+    extra.var_names = [f"extra{i}" for i in range(20)]
+    b = ad.concat([b, extra], axis=1, merge="first", uns_merge="first")   # 20 genes only b has: dropped from the shared set
+    b.X = b.X * 2                                                          # and sequenced twice as deep
+    paths = []
+    for name, section in (("slice_a", a), ("slice_b", b)):
+        paths.append(tmp_path / f"{name}.h5ad"); section.write_h5ad(paths[-1])
+    return paths
+
+
+def test_two_sections_share_their_domains(tmp_path):
+    from spatial_vae.cli import main
+    paths = _sections(tmp_path)
+    before = [p.read_bytes() for p in paths]
+    out = tmp_path / "study"
+    assert main(["run", "--data", str(paths[0]), "--data", str(paths[1]), "--n-domains", "5", "--label-key", "domain",
+                 "--out", str(out), "--quiet"]) == 0
+    assert [p.read_bytes() for p in paths] == before                      # inputs untouched
+    metrics = json.loads((out / "metrics.json").read_text())
+    sections = metrics["sections"]
+    assert set(sections) == {"slice_a", "slice_b"} and all(s["n_spots"] == 900 for s in sections.values())
+    assert all(s["ari"] > 0.8 for s in sections.values()), sections
+    assert metrics["ari"] > 0.8                                           # pooled labels: the same domain has one name in both
+    assert any("2 sections analysed jointly over their 300 shared genes" in n and "slice_b 20" in n for n in metrics["notes"])
+    result = ad.read_h5ad(out / "spatial_vae.h5ad")
+    assert result.n_obs == 1800 and set(result.obs["section"]) == {"slice_a", "slice_b"}
+    for name in ("spatial_clusters.png", "latent_space_umap.png"): assert (out / name).stat().st_size > 0
+
+
+def test_a_study_needs_two_sections_and_names_them_uniquely(tmp_path):
+    from spatial_vae.pipeline import _study_items, load_study
+    with pytest.raises(ValueError, match="at least 2 sections"): load_study([synthetic_visium(10, 10, n_genes=100)])
+    names = list(_study_items([tmp_path / "a.h5ad", tmp_path / "x" / "a.h5ad", tmp_path / "s1" / "outs"]))
+    assert names == ["a", "a_2", "s1"]
+
+
+def test_edges_stay_inside_each_section():
+    from spatial_vae.distributed import section_edges, stack_sections
+    stack = stack_sections({f"s{i}": synthetic_visium(12, 12, n_genes=100, seed=i) for i in range(2)})
+    edges = section_edges(stack)
+    sec = stack.obs["section"].to_numpy()
+    assert edges.shape[1] > 0 and (sec[edges[0]] == sec[edges[1]]).all()
