@@ -80,7 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
                          description="Run the report notebook (papermill) once per section or parameter set.")
     rep.add_argument("--data", type=Path, action="append", default=[], help="a section (repeat for several)")
     rep.add_argument("--dataset", action="append", default=[], help="a downloadable 10x dataset, or synthetic (repeat for several)")
-    rep.add_argument("--batch", type=Path, help="JSON list of parameter dicts, one report each")
+    rep.add_argument("--joint", action="store_true", help="one report of all --data sections analysed jointly (one model, shared domains)")
+    rep.add_argument("--batch", type=Path, help="JSON list of parameter dicts, one report each (\"data\": a list of sections makes a joint one)")
     rep.add_argument("--out", type=Path, default=Path("reports"), help="reports folder (default: reports)")
     rep.add_argument("--overwrite", action="store_true", help="replace earlier reports of the same name")
     rep.add_argument("--label-key", help="score domains against this .obs column")
@@ -105,7 +106,9 @@ def report_runs(args: argparse.Namespace) -> list[dict]:
         if not isinstance(runs, list) or not all(isinstance(r, dict) for r in runs):
             raise ValueError(f"{args.batch}: expected a JSON list of objects (one per report)")
     else:
-        runs = [{"data": str(d)} for d in args.data] + [{"dataset": d} for d in args.dataset] or [{}]
+        if args.joint and (len(args.data) < 2 or args.dataset): raise ValueError("--joint needs two or more --data sections (and no --dataset)")
+        runs = ([{"data": [str(d) for d in args.data]}] if args.joint else
+                [{"data": str(d)} for d in args.data] + [{"dataset": d} for d in args.dataset] or [{}])
     return [{**shared, **run} for run in runs]
 
 def run_command(args: argparse.Namespace) -> dict:

@@ -52,6 +52,7 @@ def report_name(params: dict,  # one report's parameters: its `name`, `data` or 
                ) -> str:
     "A folder name for a run: its `name`, else the data's file or folder name, else 'synthetic'; always one folder inside `out`."
     if params.get("name"): raw = str(params["name"])
+    elif isinstance(params.get("data"), list): raw = "_".join(Path(str(d).rstrip("/")).name.removesuffix(".h5ad") for d in params["data"])
     elif params.get("data"): raw = Path(str(params["data"]).rstrip("/")).name.removesuffix(".h5ad")
     else: raw = params.get("dataset") or "synthetic"
     name = re.sub(r"[^A-Za-z0-9_.-]+", "_", raw).lstrip(".")      # no '..', no hidden folders, no separators

@@ -53,3 +53,22 @@ def test_edges_stay_inside_each_section():
     edges = section_edges(stack)
     sec = stack.obs["section"].to_numpy()
     assert edges.shape[1] > 0 and (sec[edges[0]] == sec[edges[1]]).all()
+
+
+def test_a_joint_report(tmp_path):
+    "`spatial-vae report --joint`: one report of both sections, with each section's scores."
+    from spatial_vae.cli import main
+    paths = _sections(tmp_path)
+    out = tmp_path / "reports"
+    assert main(["report", "--joint", "--data", str(paths[0]), "--data", str(paths[1]), "--n-domains", "5", "--label-key", "domain",
+                 "--out", str(out)]) == 0
+    folder = out / "slice_a_slice_b"
+    notebook = json.loads((folder / "report.ipynb").read_text())
+    outputs = [o for c in notebook["cells"] if c["cell_type"] == "code" for o in c.get("outputs", [])]
+    assert not [o for o in outputs if o.get("name") == "stderr" or o.get("output_type") == "error"]
+    text = json.dumps(outputs)
+    assert "ari" in text and "slice_a" in text and "slice_b" in text                      # each section's scores
+    assert json.loads((folder / "results" / "metrics.json").read_text())["sections"]["slice_b"]["ari"] > 0.8
+    with pytest.raises(ValueError, match="--joint needs two or more"):
+        from spatial_vae.cli import build_parser, report_runs
+        report_runs(build_parser().parse_args(["report", "--joint", "--data", str(paths[0])]))
