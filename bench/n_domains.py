@@ -132,20 +132,14 @@ if __name__ == "__main__":
     a = p.parse_args()
     if a.table:
         text = table(); print(text); (HERE / "n_domains.md").write_text(text)
-    elif a.auto:
-        done = {(r["section"], r["seed"]) for r in map(json.loads, AUTO.read_text().splitlines())} if AUTO.exists() else set()
+    else:   # resumable: one JSON line per (section, run), skipped when present
+        out, run = (AUTO, pipeline_auto) if a.auto else (OUT, measure)
+        done = {(r["section"], r["seed"]) for r in map(json.loads, out.read_text().splitlines())} if out.exists() else set()
         for section in a.sections:
             for seed in a.seeds:
                 if (section, seed) in done: print(f"{section} run {seed}: done already"); continue
-                r = pipeline_auto(section, seed)
-                with AUTO.open("a") as f: f.write(json.dumps(r) + "\n")
-                print(f"{section} run {seed}: K {r['chosen']}, ARI {r['ari']:.3f}, {r['wall_s']} s", flush=True)
-    else:
-        done = {(r["section"], r["seed"]) for r in map(json.loads, OUT.read_text().splitlines())} if OUT.exists() else set()
-        for section in a.sections:
-            for seed in a.seeds:
-                if (section, seed) in done: print(f"{section} seed {seed}: done already"); continue
-                r = measure(section, seed)
-                with OUT.open("a") as f: f.write(json.dumps(r) + "\n")
-                print(f"{section} seed {seed}: {r['wall_s']} s, K true {r['k_true']}, "
-                      + ", ".join(f"{name}: {f(r['curve'])}" for name, f in CRITERIA.items()), flush=True)
+                r = run(section, seed)
+                with out.open("a") as f: f.write(json.dumps(r) + "\n")
+                print(f"{section} run {seed}: " + (f"K {r['chosen']}, ARI {r['ari']:.3f}" if a.auto else
+                      f"K true {r['k_true']}, " + ", ".join(f"{name}: {f(r['curve'])}" for name, f in CRITERIA.items()))
+                      + f", {r['wall_s']} s", flush=True)
