@@ -6,7 +6,7 @@ and for each confidence band the script reports how many spots fall in it, the s
 class, and the share that sit at a domain border (a spatial neighbour in another domain). Calibrated means the
 match rate rises with confidence. Run k trains models 5k..5k+4 (as bench/run.py does), so runs share no model. Writes
 bench/confidence.md (the bands pooled over runs, then every run) and bench/results/confidence.json, and puts the pooled
-table into chapter 05 between `<!-- confidence:start -->` and `<!-- confidence:end -->`.
+table into chapter 05 (domains) between `<!-- confidence:start -->` and `<!-- confidence:end -->`.
 
     uv run python bench/confidence.py --sections DLPFC_151673 DLPFC_151674 --seeds 0 1 2 3 4
 """
@@ -27,7 +27,7 @@ def calibration(section: str, seed: int) -> pd.DataFrame:
     import anndata as ad
     from run import SECTIONS
     from spatial_vae.data import shared_data_dir
-    from spatial_vae.evaluation import match_labels
+    from spatial_vae.domains import match_labels
     from spatial_vae.pipeline import run_pipeline
     path, label, features = SECTIONS[section]
     adata = ad.read_h5ad(shared_data_dir() / path)
@@ -79,7 +79,7 @@ def main(argv=None):
         lines.append(f"| {r.section} | {r.seed} | {r.ari:.3f} | {r.band} | {r.spots} | {fmt(r.match)} | {fmt(r.at_border)} |")
     (HERE / "confidence.md").write_text("\n".join(lines) + "\n")
     from headline import write_between_markers
-    write_between_markers(HERE.parent / "nbs" / "05_evaluation.ipynb", "\n".join(summary),
+    write_between_markers(HERE.parent / "nbs" / "05_domains.ipynb", "\n".join(summary),
                           "<!-- confidence:start -->", "<!-- confidence:end -->")
     print("\n".join(lines))
 

@@ -56,7 +56,7 @@ class Section:
     "One section's saved models, its graph and labels, and each model's mixture fits (fitted when first asked for, cached)."
     def __init__(self, section: str, n_domains: int, work: Path, n_models: int, smoothing_hops: int = 2, refine_hops: int = 2):
         import anndata as ad
-        from spatial_vae.evaluation import smooth_embedding
+        from spatial_vae.domains import smooth_embedding
         self.k, self.edges, self.refine_hops = n_domains, np.load(work / f"{section}_edges.npy"), refine_hops
         labels = pd.read_csv(work / f"{section}_labels.csv", index_col=0).iloc[:, 0]
         self.n, self.scored, self.y = len(labels), labels.notna().to_numpy(), labels.dropna().astype(str).to_numpy()
@@ -72,7 +72,7 @@ class Section:
 
     def fitted(self, seed: int, extra: int) -> tuple:
         "Model `seed`'s tied GMM with `extra` spare components, as find_domains fits it: (labels, means, covariance); cached."
-        from spatial_vae.evaluation import CLUSTER_STARTS   # find_domains' restarts
+        from spatial_vae.domains import CLUSTER_STARTS   # find_domains' restarts
         from sklearn.mixture import GaussianMixture
         if (seed, extra) not in self.fits:
             g = GaussianMixture(self.k + extra, covariance_type="tied", n_init=CLUSTER_STARTS, random_state=seed).fit(self.z[seed])
@@ -85,19 +85,19 @@ class Section:
 
     def vote(self, labelings: list[np.ndarray]) -> np.ndarray:
         import anndata as ad
-        from spatial_vae.evaluation import consensus_domains
+        from spatial_vae.domains import consensus_domains
         a = ad.AnnData(obs=self.frame(**{f"m{i}": l for i, l in enumerate(labelings)}))
         return consensus_domains(a, list(a.obs.columns), key_added="vote").cat.codes.to_numpy()
 
     def refine(self, labels: np.ndarray) -> np.ndarray:
         import anndata as ad
-        from spatial_vae.evaluation import refine_domains
+        from spatial_vae.domains import refine_domains
         a = ad.AnnData(obs=self.frame(d=labels))
         return refine_domains(a, self.edges, "d", hops=self.refine_hops).cat.codes.to_numpy()
 
     def merged(self, seed: int, extra: int) -> np.ndarray:
         "One model's labels with `extra` spare components merged back (the library's rule)."
-        from spatial_vae.evaluation import merge_closest_components
+        from spatial_vae.domains import merge_closest_components
         labels, means, cov = self.fitted(seed, extra)[:3]
         return merge_closest_components(means, self.k, cov)[labels] if extra else labels
 
@@ -115,7 +115,7 @@ class Section:
         "Alternative: vote on the unmerged labels, then merge the voted clusters by their mean distance over the models."
         from scipy.cluster.hierarchy import fcluster, linkage
         from scipy.spatial.distance import squareform
-        from spatial_vae.evaluation import whiten_means
+        from spatial_vae.domains import whiten_means
         voted = self.vote([self.fitted(s, extra)[0] for s in group])
         clusters, dist = np.unique(voted), 0
         for s in group:

@@ -36,7 +36,7 @@ def measure(section: str, seed: int) -> dict:
     import anndata as ad
     from sklearn.metrics import adjusted_rand_score
     from spatial_vae.data import shared_data_dir
-    from spatial_vae.evaluation import fit_tied_mixture, smooth_embedding
+    from spatial_vae.domains import fit_tied_mixture, smooth_embedding
     from spatial_vae.pipeline import run_pipeline
     t0 = time.perf_counter()
     seed_run, seed = seed, seed * 5   # run k trains models 5k..5k+4, as bench/run.py does: no model is shared between runs

@@ -85,7 +85,7 @@ LEAN = {
     "lean_2x150_lr4e3": {"ensemble": 2, "epochs": 150, "learning_rate": 0.004},
     # half the width: a full-batch step costs about half (bench/step_time.py: 7.1 against 15.3 ms on 3,600 spots)
     "narrow_64x32_l16": {"hidden_dims": (64, 32), "latent_dim": 16},
-    # the narrow net with 3 mixture restarts instead of 10 (spatial_vae.evaluation.CLUSTER_STARTS): the same seed trains the
+    # the narrow net with 3 mixture restarts instead of 10 (spatial_vae.domains.CLUSTER_STARTS): the same seed trains the
     # same models as narrow_64x32_l16, so the two are a paired comparison of the restarts alone
     "narrow_starts3": {"hidden_dims": (64, 32), "latent_dim": 16, "cluster_starts": 3},
     # the narrow hidden layers with the default's 32 latent dimensions (CHANGELOG.md: 32 instead of 16 helped 151674 most)
@@ -127,7 +127,8 @@ def run_one(method: str, section: str, seed: int) -> list[dict]:
     "One (method, section, seed) run in this process; spatial_vae also yields its scores before refinement as a second record."
     import anndata as ad
     from spatial_vae.data import preprocess, shared_data_dir
-    from spatial_vae.evaluation import find_domains, refine_domains, score_domains, spatial_coherence
+    from spatial_vae.domains import find_domains, refine_domains
+    from spatial_vae.evaluation import score_domains, spatial_coherence
     from spatial_vae.graph import spatial_edges
     from spatial_vae.pipeline import (domains_from_settings, ensemble_size, merged_settings, peak_memory_mb, preprocessing_arguments,
                                       train_from_settings)
@@ -137,9 +138,9 @@ def run_one(method: str, section: str, seed: int) -> list[dict]:
     labels = adata.obs[label_key].astype("category").cat.remove_unused_categories()
     n_domains = labels.nunique()
     preset = dict(METHODS[method])
-    import spatial_vae.evaluation as evaluation   # a module constant, not a setting: a preset may change it for its run
-    PACKAGE_STARTS.setdefault("starts", evaluation.CLUSTER_STARTS)
-    evaluation.CLUSTER_STARTS = preset.pop("cluster_starts", PACKAGE_STARTS["starts"])
+    import spatial_vae.domains as domains         # a module constant, not a setting: a preset may change it for its run
+    PACKAGE_STARTS.setdefault("starts", domains.CLUSTER_STARTS)
+    domains.CLUSTER_STARTS = preset.pop("cluster_starts", PACKAGE_STARTS["starts"])
     s = merged_settings({**preset, "n_domains": n_domains})
     refine_hops = 0 if method.startswith("pca_") else s["evaluation"]["refine_hops"]
     s["evaluation"]["refine_hops"] = 0   # refined below, after the unrefined domains are scored

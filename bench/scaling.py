@@ -67,7 +67,8 @@ def run_size(n: int | str, seed: int = 0) -> dict:
     steps["write"] = {"s": round(time.perf_counter() - t, 2), "peak_mb": peak_memory_mb()}
     params = result.adata.uns["X_spatial_vae"]["params"]
     # the same mixture model on the raw embedding mu, to show what the smoothing step adds on noisy bins
-    from spatial_vae.evaluation import find_domains, score_domains
+    from spatial_vae.domains import find_domains
+    from spatial_vae.evaluation import score_domains
     find_domains(result.adata, use_rep="X_spatial_vae", n_domains=n_domains, seed=seed, key_added="raw_mu")
     ari_raw = score_domains(result.adata, label, "raw_mu")["ari"]
     return {"method": "spatial_vae", "n_spots": int(adata.n_obs), "pooled": adata.uns.get("spatial_vae_pooled"), "section": str(n) if realistic else "synthetic_hd", "seed": seed, "steps": steps,

@@ -26,10 +26,11 @@ from threadpoolctl import threadpool_limits
 from .data import check_section, input_checksum, load_section, preprocess
 from .settings import _parse_value, atomic_write, package_file, read_settings
 from .settings import settings_path as default_settings_path
-from .evaluation import (check_clustering_arguments, choose_n_domains, color_domains, consensus_domains, domain_confidence,
-                                    domain_count_stability, find_domains, latent_umap, plot_domain_count_stability,
-                                    plot_domain_maps, plot_latent_umap, plot_section_maps, refine_domains, resolved_cluster_method, spare_component_counts,
-                                    score_domains, smooth_embedding, spatial_coherence)
+from .domains import (check_clustering_arguments, choose_n_domains, consensus_domains, domain_confidence,
+                                 domain_count_stability, find_domains, plot_domain_count_stability, refine_domains,
+                                 resolved_cluster_method, spare_component_counts, smooth_embedding)
+from .evaluation import (color_domains, latent_umap, plot_domain_maps, plot_latent_umap, plot_section_maps,
+                                    score_domains, spatial_coherence)
 from .graph import grid_layout, spatial_edges
 from .distributed import center_sections, section_edges, stack_sections, train_distributed
 from .outputs import OUTPUT_FILES, OutputLock, _beside, _write_error, prepare_output_dir

@@ -82,18 +82,20 @@ def test_home_page(site, browser):
     assert images and all(width > 0 for _, width in images), images      # the quick-start domain map
 
 
-def test_evaluation_chapter(site, browser):
+def test_domains_and_evaluation_chapters(site, browser):
     page = browser.new_page()
     page.goto(f"{site}/05_evaluation.html")
     text = page.inner_text("body")
-    for name in ("find_domains", "score_domains", "spatial_coherence", "plot_spatial_domains"):
+    for name in ("score_domains", "spatial_coherence", "plot_spatial_domains", "latent_umap"):
         assert name in text
     images = _images(page)
     assert len(images) >= 2 and all(width > 0 for _, width in images), images
     wrap = page.eval_on_selector("pre", "e => getComputedStyle(e).whiteSpace")
     assert wrap == "pre-wrap", wrap                                                    # long signatures wrap (nbs/styles.css)
+    page.goto(f"{site}/05_domains.html")
+    assert all(name in page.inner_text("body") for name in ("find_domains", "consensus_domains", "coarser_domains"))
     links = dict(page.eval_on_selector_all("a:has(> code)", "els => els.map(e => [e.innerText, e.getAttribute('href')])"))
-    assert links.get("refine_domains") == "05_evaluation.html#refine_domains", links     # a backticked name links to its entry
+    assert links.get("match_labels") == "05_domains.html#match_labels", links             # a backticked name links to its entry
     assert links.get("train_spatial_vae") == "04_training.html#train_spatial_vae", links  # and across chapters
 
 

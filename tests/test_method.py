@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 
 from spatial_vae.data import synthetic_visium
-from spatial_vae.evaluation import find_domains, score_domains, spatial_coherence
+from spatial_vae.domains import find_domains
+from spatial_vae.evaluation import score_domains, spatial_coherence
 from spatial_vae.pipeline import run_pipeline
 
 

@@ -18,7 +18,7 @@ NOTEBOOKS = sorted(p.name for p in NBS.glob("*.ipynb") if not p.name.startswith(
 
 
 def test_every_chapter_is_here():
-    for chapter in ("00_data", "01_graph", "02_model", "03_loss", "04_training", "05_evaluation", "09_distributed", "index"):
+    for chapter in ("00_data", "01_graph", "02_model", "03_loss", "04_training", "05_domains", "05_evaluation", "09_distributed", "index"):
         assert f"{chapter}.ipynb" in NOTEBOOKS
 
 

@@ -6,7 +6,8 @@ import torch
 from sklearn.neighbors import kneighbors_graph
 
 from spatial_vae.data import preprocess, synthetic_hd, synthetic_visium
-from spatial_vae.evaluation import find_domains, score_domains
+from spatial_vae.domains import find_domains
+from spatial_vae.evaluation import score_domains
 from spatial_vae.pipeline import run_pipeline
 from spatial_vae.training import train_spatial_vae
 

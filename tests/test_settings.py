@@ -15,9 +15,9 @@ NOT_SETTINGS = {
     ("data", "synthetic_visium", "seed"): "the simulated data's seed",
     ("data", "synthetic_hd", "n_domains"): "how many domains to simulate, not how many to find",
     ("data", "synthetic_hd", "seed"): "the simulated data's seed",
-    ("evaluation", "find_domains", "n_neighbors"): "Leiden's kNN graph in the embedding, not the spatial graph",
-    ("evaluation", "find_domains", "extra_components"): "one fit's spare count; settings' extra_components is the vote's list",
-    ("evaluation", "fit_sample", "seed"): "the sample's seed, given by each caller",
+    ("domains", "find_domains", "n_neighbors"): "Leiden's kNN graph in the embedding, not the spatial graph",
+    ("domains", "find_domains", "extra_components"): "one fit's spare count; settings' extra_components is the vote's list",
+    ("domains", "fit_sample", "seed"): "the sample's seed, given by each caller",
     ("evaluation", "plot_spatial_domains", "seed"): "which spots a large map draws",
     ("distributed", "train_distributed", "workers"): "DDP needs two or more; settings' 1 means no DDP",
 }

@@ -22,7 +22,7 @@ from nbdev.serve import proc_nbs
 
 
 def symbol_index(lib: Path) -> dict[str, str]:
-    "Each public name of the package -> its entry on its chapter's page (`05_evaluation.html#match_labels`), for smalldocs's links."
+    "Each public name of the package -> its entry on its chapter's page (`05_domains.html#match_labels`), for smalldocs's links."
     from spatial_vae._modidx import d
     index = {}
     for module, symbols in d["syms"].items():
