@@ -120,6 +120,8 @@ def find_domains(adata: ad.AnnData, use_rep: str = "X_spatial_vae", method: str 
     if isinstance(extra_components, str) or np.ndim(extra_components):
         raise ValueError(f"find_domains takes one extra_components value, got {extra_components!r}; the pipeline votes over several "
                          "('auto': spare_component_counts)")
+    if n_domains == "auto": raise ValueError("find_domains needs a number of domains: n_domains='auto' is chosen first, by "
+                                             "domain_count_stability and choose_n_domains (the pipeline does both)")
     method = resolved_cluster_method(method, n_domains)
     if use_rep not in adata.obsm: raise KeyError(f".obsm[{use_rep!r}] not found: train the model first (chapter 04)")
     X = np.asarray(adata.obsm[use_rep])

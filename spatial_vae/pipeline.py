@@ -67,6 +67,9 @@ def merged_settings(overrides: dict | None = None, path: str | Path | None = Non
         for s in sections: settings[s][name] = value
     e = settings["evaluation"]   # bad clustering settings fail here, before any data is read or model trained
     check_clustering_arguments(e["cluster_method"], e["n_domains"], e["resolution"], e["max_fit_spots"], e["extra_components"])
+    k_range = e["n_domains_range"]
+    if not (isinstance(k_range, tuple) and len(k_range) == 2 and all(isinstance(k, int) for k in k_range) and 2 <= k_range[0] <= k_range[1]):
+        raise ValueError(f"n_domains_range must be two whole numbers low,high with 2 <= low <= high (e.g. 3,15), got {k_range!r}")
     for hops in ("smoothing_hops", "refine_hops"):
         if e[hops] < 0: raise ValueError(f"{hops} must be >= 0 (0 = off), got {e[hops]}")
     for values in settings.values():             # NaN or inf would train to NaN, or never stop searching
@@ -87,7 +90,7 @@ def preprocessing_arguments(settings: dict[str, dict]) -> dict:
 def spare_counts_from_settings(settings: dict[str, dict]) -> list[int]:
     "The spare-component counts to cluster with, each once: `extra_components` (numbers, or `auto`: `spare_component_counts` of `n_domains`); just one where the clusterer is Leiden, which has no spare components."
     e = settings["evaluation"]
-    check_clustering_arguments(extra_components=e["extra_components"])   # settings not from merged_settings: 'Auto' fails here
+    check_clustering_arguments(e["cluster_method"], e["n_domains"], e["resolution"], e["max_fit_spots"], e["extra_components"])   # settings not from merged_settings: 'Auto' fails here
     auto = isinstance(e["extra_components"], str)
     counts = spare_component_counts(e["n_domains"]) if auto else np.atleast_1d(e["extra_components"])
     values = list(dict.fromkeys(int(n) for n in counts))
@@ -210,7 +213,9 @@ def _study_items(data: list | tuple | dict) -> dict:
     names = []
     for i, item in enumerate(data):
         name = f"section{i + 1}" if isinstance(item, ad.AnnData) else (Path(item).stem if Path(item).name != "outs" else Path(item).parent.name)
-        names.append(name if name not in names else f"{name}_{i + 1}")
+        unique, k = name, i + 1
+        while unique in names: unique, k = f"{name}_{k}", k + 1
+        names.append(unique)
     return dict(zip(names, data))
 
 def load_study(data: list | tuple | dict,          # sections: paths or AnnData, as a list or `{name: section}`
@@ -225,11 +230,13 @@ def load_study(data: list | tuple | dict,          # sections: paths or AnnData,
     for name, item in items.items():
         section = item.copy() if isinstance(item, ad.AnnData) else load_section(item, cache_dir=cache_dir, progress=progress, bin_size=bin_size)
         if isinstance(item, ad.AnnData): check_section(section, f"section {name!r}")
+        section.uns.pop("spatial_vae_study", None); section.uns.pop("spatial_vae_n_domains", None)   # an earlier run's records
         sections[name] = section
+    pooled = {name: a.uns.pop("spatial_vae_pooled") for name, a in sections.items() if "spatial_vae_pooled" in a.uns}
     stacked = stack_sections(sections, SECTION_KEY)
     dropped = {name: int(a.n_vars - stacked.n_vars) for name, a in sections.items()}
     stacked.uns["spatial_vae_study"] = {"sections": list(sections), "spots": {n: int(a.n_obs) for n, a in sections.items()},
-                                        "shared_genes": int(stacked.n_vars), "genes_dropped": dropped}
+                                        "shared_genes": int(stacked.n_vars), "genes_dropped": dropped, "pooled": pooled}
     truth = {a.uns.get("ground_truth_key") for a in sections.values()}
     if len(truth) == 1 and None not in truth: stacked.uns["ground_truth_key"] = truth.pop()
     return stacked
@@ -240,7 +247,9 @@ def _study_note(adata: ad.AnnData) -> list[str]:
     if not study: return []
     lost = ", ".join(f"{n} {k:,}" for n, k in study["genes_dropped"].items() if k)
     return [f"{len(study['sections'])} sections analysed jointly over their {study['shared_genes']:,} shared genes"
-            + (f" (genes dropped: {lost})" if lost else "") + "; each section's mean features were subtracted (center_sections)"]
+            + (f" (genes dropped: {lost})" if lost else "") + "; each section's mean features were subtracted (center_sections)"] + [
+            f"{name}: Visium HD, {p['bins']:,} bins of {p['bin_size_um']:g} µm summed into {p['squares']:,} squares of {p['square_um']:g} µm"
+            for name, p in study.get("pooled", {}).items()]
 
 def _ensemble_note(settings: dict[str, dict], n_spots: int) -> list[str]:
     "A note when `ensemble = 0` (auto) trains one model because the section is large: no vote, so no per-spot confidence."
@@ -269,8 +278,12 @@ def _pipeline_steps(data, dataset, s, features_key, label_key, progress, checkpo
              load_study(data, d["bin_size"], d["cache_dir"], progress) if study else
              load_section(data, dataset, cache_dir=d["cache_dir"], progress=progress, bin_size=d["bin_size"]))
     if isinstance(data, ad.AnnData): check_section(adata, "the AnnData given")
+    adata.uns.pop("spatial_vae_n_domains", None)                 # an earlier run's choice of K (an output read back in)
+    if not study: adata.uns.pop("spatial_vae_study", None)       # and an earlier joint run's record
     if label_key and label_key not in adata.obs:   # before the work, not after it
         raise KeyError(f"label_key (--label-key) {label_key!r} is not an .obs column; columns are {list(adata.obs.columns)}")
+    if e["n_domains"] == "auto" and max(e["n_domains_range"]) > adata.n_obs:
+        raise ValueError(f"n_domains_range goes up to {max(e['n_domains_range'])}, more than the section's {adata.n_obs} spots")
     if e["n_domains"] != "auto" and e["n_domains"] > adata.n_obs: raise ValueError(f"n_domains ({e['n_domains']}) is more than the section's {adata.n_obs} spots")
     lap("load", f"{adata.n_obs:,} spots x {adata.n_vars:,} genes")
     if features_key is None:

@@ -58,7 +58,7 @@ def settings_path() -> Path:
 
 def read_settings(path: str | Path | None = None,  # a settings file; None: `settings_path()`
                  ) -> dict[str, dict]:             # `{chapter: {name: value}}`, values parsed to numbers, tuples, booleans or strings
-    "Read the analysis defaults: `{chapter: {name: value}}` from `settings.ini`."
+    "Read the analysis defaults: `{chapter: {name: value}}` from `settings.ini`; a file of one's own needs only the values it changes."
     path = Path(path) if path else settings_path()
     if not path.is_file():
         raise FileNotFoundError(f"settings file not found: {path}. Set {SETTINGS_ENV} to a settings.ini "
@@ -68,7 +68,12 @@ def read_settings(path: str | Path | None = None,  # a settings file; None: `set
     except (configparser.Error, UnicodeDecodeError) as e:
         raise ValueError(f"settings file {path} is not an INI file of [sections] and name = value lines "
                          f"({type(e).__name__}: {str(e).splitlines()[0]})") from None
-    return {s: {k: _parse_value(v) for k, v in parser[s].items()} for s in parser.sections()}
+    values = {s: {k: _parse_value(v) for k, v in parser[s].items()} for s in parser.sections()}
+    shipped = package_file("settings.ini")
+    if shipped.is_file() and path.resolve() != shipped.resolve():   # a file of one's own overrides; what it leaves out keeps the default
+        for section, defaults in read_settings(shipped).items():
+            values[section] = {**defaults, **values.get(section, {})}
+    return values
 
 # %% ../nbs/00a_settings.ipynb #f710f52b
 def uses_settings(*sections: str,    # settings sections whose names the function's parameters share, searched in order
@@ -87,6 +92,9 @@ def uses_settings(*sections: str,    # settings sections whose names the functio
                 for name in missing:
                     if name in renamed:
                         section, key = renamed[name].split(".")
+                        if key not in values.get(section, {}):
+                            raise KeyError(f"settings file {settings_path()} has no {key} in [{section}] ({func.__name__}'s {name}): "
+                                           "add it, copying the line from the package's settings.ini")
                         bound.arguments[name] = values[section][key]
                         continue
                     for section in sections:

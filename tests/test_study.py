@@ -45,6 +45,18 @@ def test_a_study_needs_two_sections_and_names_them_uniquely(tmp_path):
     with pytest.raises(ValueError, match="at least 2 sections"): load_study([synthetic_visium(10, 10, n_genes=100)])
     names = list(_study_items([tmp_path / "a.h5ad", tmp_path / "x" / "a.h5ad", tmp_path / "s1" / "outs"]))
     assert names == ["a", "a_2", "s1"]
+    names = list(_study_items([tmp_path / "x_3.h5ad", tmp_path / "a" / "x.h5ad", tmp_path / "b" / "x.h5ad"]))
+    assert len(set(names)) == 3, names                                     # no section lost to a clash of names
+
+
+def test_n_domains_auto_settings_are_checked_before_the_work():
+    from spatial_vae.domains import find_domains
+    from spatial_vae.pipeline import merged_settings
+    for bad in ("15,3", "5", "1,4"):
+        with pytest.raises(ValueError, match="n_domains_range must be two whole numbers"):
+            merged_settings({"n_domains": "auto", "n_domains_range": bad})
+    with pytest.raises(ValueError, match="find_domains needs a number of domains"):
+        find_domains(synthetic_visium(10, 10, n_genes=100), use_rep="X_pca", n_domains="auto")
 
 
 def test_edges_stay_inside_each_section():
