@@ -76,6 +76,13 @@ def read_settings(path: str | Path | None = None,  # a settings file; None: `set
     return values
 
 # %% ../nbs/00a_settings.ipynb #f710f52b
+def _setting(values: dict, name: str, sections: tuple, renamed: dict):
+    "The settings value a `uses_settings` parameter stands for: `renamed`'s section.name, else `name` in the first of `sections` that has it (else None)."
+    if name in renamed:
+        section, key = renamed[name].split(".")
+        return values[section][key]
+    return next((values[s][name] for s in sections if name in values.get(s, {})), None)
+
 def uses_settings(*sections: str,    # settings sections whose names the function's parameters share, searched in order
                   **renamed: str,    # parameter = "section.name" where the settings name differs
                  ) -> Callable:
@@ -89,16 +96,7 @@ def uses_settings(*sections: str,    # settings sections whose names the functio
             missing = [n for n in names if bound.arguments.get(n) is None]
             if missing:
                 values = read_settings()
-                for name in missing:
-                    if name in renamed:
-                        section, key = renamed[name].split(".")
-                        if key not in values.get(section, {}):
-                            raise KeyError(f"settings file {settings_path()} has no {key} in [{section}] ({func.__name__}'s {name}): "
-                                           "add it, copying the line from the package's settings.ini")
-                        bound.arguments[name] = values[section][key]
-                        continue
-                    for section in sections:
-                        if name in values.get(section, {}): bound.arguments[name] = values[section][name]; break
+                for name in missing: bound.arguments[name] = _setting(values, name, sections, renamed)
             return func(*bound.args, **bound.kwargs)
         wrapper.settings_sections, wrapper.settings_renamed = sections, renamed
         return wrapper
@@ -112,9 +110,5 @@ def resolved_defaults(func: Callable,  # a function, decorated with `uses_settin
     for name, p in inspect.signature(func).parameters.items():
         if p.default is inspect.Parameter.empty: continue
         out[name] = p.default
-        if p.default is not None: continue
-        if name in renamed:
-            section, key = renamed[name].split("."); out[name] = values[section][key]; continue
-        for section in sections:
-            if name in values.get(section, {}): out[name] = values[section][name]; break
+        if p.default is None: out[name] = _setting(values, name, sections, renamed)
     return out
