@@ -179,6 +179,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                     'spatial_vae.report.run_report': ('report.html#run_report', 'spatial_vae/report.py'),
                                     'spatial_vae.report.run_reports': ('report.html#run_reports', 'spatial_vae/report.py')},
             'spatial_vae.settings': { 'spatial_vae.settings._parse_value': ('settings.html#_parse_value', 'spatial_vae/settings.py'),
+                                      'spatial_vae.settings._setting': ('settings.html#_setting', 'spatial_vae/settings.py'),
                                       'spatial_vae.settings.atomic_write': ('settings.html#atomic_write', 'spatial_vae/settings.py'),
                                       'spatial_vae.settings.package_file': ('settings.html#package_file', 'spatial_vae/settings.py'),
                                       'spatial_vae.settings.project_root': ('settings.html#project_root', 'spatial_vae/settings.py'),

@@ -14,14 +14,16 @@ from pathlib import Path
 __all__ = ['RUN_OPTIONS', 'REPORT_OPTIONS', 'auto_or_ints', 'int_or_auto', 'build_parser', 'report_runs', 'run_command', 'main']
 
 # %% ../nbs/07_cli.ipynb #18796425
-def auto_or_ints(text: str) -> str | int | tuple[int, ...]:
+def auto_or_ints(text: str,                        # the option's text, e.g. `auto`, `2` or `0,1,2,3`
+                ) -> str | int | tuple[int, ...]:  # `auto`, one integer, or a tuple of several
     "An option's `auto`, integer, or several integers separated by commas (`0,1,2,3`) as a tuple."
     if text.strip() == "auto": return "auto"
     values = tuple(int(t) for t in text.split(",") if t.strip())
     if not values: raise ValueError(f"no integer in {text!r}")
     return values[0] if len(values) == 1 else values
 
-def int_or_auto(text: str) -> int | str:
+def int_or_auto(text: str,      # the option's text, e.g. `7` or `auto`
+               ) -> int | str:  # the integer, or `auto`
     "An option's whole number, or `auto`."
     return "auto" if text.strip() == "auto" else int(text)
 
@@ -96,7 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
 REPORT_OPTIONS = ("epochs", "beta", "lambda_spatial", "latent_dim", "n_neighbors", "n_domains", "resolution", "seed",
                   "bin_size")
 
-def report_runs(args: argparse.Namespace) -> list[dict]:
+def report_runs(args: argparse.Namespace,  # parsed `report` arguments (`build_parser`)
+               ) -> list[dict]:            # each report's parameters: the shared options, then its own
     "The batch a `report` command asks for: `--batch` entries, else one run per --data/--dataset, else the built-in section."
     import json
     shared = {k: getattr(args, k) for k in (*REPORT_OPTIONS, "label_key", "features_key") if getattr(args, k) is not None}
@@ -111,7 +114,8 @@ def report_runs(args: argparse.Namespace) -> list[dict]:
                 [{"data": str(d)} for d in args.data] + [{"dataset": d} for d in args.dataset] or [{}])
     return [{**shared, **run} for run in runs]
 
-def run_command(args: argparse.Namespace) -> dict:
+def run_command(args: argparse.Namespace,  # parsed `run` arguments (`build_parser`)
+               ) -> dict:                  # the run's metrics (`PipelineResult.metrics`)
     "Run the pipeline for parsed `run` arguments, write the outputs, print where they went."
     from spatial_vae.outputs import OutputLock, checkpoint_folder, prepare_output_dir   # no heavy imports: checks come first
     for path, flag in [*((d, "--data") for d in args.data or []), (args.settings, "--settings")]:
@@ -141,7 +145,8 @@ def run_command(args: argparse.Namespace) -> dict:
     for name, path in written.items(): print(f"  {name:24s} {path}")
     return m
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None,  # the command's arguments (None: `sys.argv[1:]`)
+        ) -> int:                        # exit status: 0 done, 1 a report failed, 2 an error, 130 interrupted
     "Entry point of the `spatial-vae` command."
     args = build_parser().parse_args(argv)
     try:

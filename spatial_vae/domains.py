@@ -52,7 +52,10 @@ def _leiden_with_n(adata, n_domains, seed, neighbors_key, key_added, max_steps=4
     _leiden(adata, best[0], seed, neighbors_key, key_added)
     return best[0]
 
-def fit_sample(n: int, max_spots: int, seed: int = 0) -> np.ndarray | None:
+def fit_sample(n: int,                 # how many spots there are
+               max_spots: int,         # the sample's size (0: no sample)
+               seed: int = 0,          # seeds the sample
+              ) -> np.ndarray | None:  # sorted spot indices, or None when all `n` fit
     "Sorted indices of a seeded random sample of `max_spots` of `n` spots; None when all fit (or `max_spots=0`)."
     if not max_spots or n <= max_spots: return None
     return np.sort(np.random.default_rng(seed).choice(n, max_spots, replace=False))
@@ -66,7 +69,9 @@ def _assign_nearest_mean(X: np.ndarray, sample: np.ndarray, labels: np.ndarray, 
     out[sample] = labels
     return out
 
-def whiten_means(means: np.ndarray, covariance: np.ndarray) -> np.ndarray:
+def whiten_means(means: np.ndarray,       # one mean per row, e.g. components x dimensions
+                 covariance: np.ndarray,  # a covariance, dimensions x dimensions (positive definite)
+                ) -> np.ndarray:          # the means, whitened with the covariance's Cholesky factor
     "`means` (rows) mapped so that Euclidean distances between them are Mahalanobis distances under `covariance` (float64)."
     from scipy.linalg import solve_triangular
     # Mahalanobis = Euclidean after L^-1 (covariance = L L^T); inverting a float32 covariance with idle latent
@@ -74,16 +79,24 @@ def whiten_means(means: np.ndarray, covariance: np.ndarray) -> np.ndarray:
     factor = np.linalg.cholesky(np.asarray(covariance, dtype=np.float64))
     return solve_triangular(factor, np.asarray(means, dtype=np.float64).T, lower=True).T
 
-def merge_closest_components(means: np.ndarray, n_keep: int, covariance: np.ndarray | None = None) -> np.ndarray:
+def merge_closest_components(means: np.ndarray,                     # component means, components x dimensions
+                             n_keep: int,                           # how many groups to cut the tree into
+                             covariance: np.ndarray | None = None,  # a covariance shared by the components (None: Euclidean distances)
+                            ) -> np.ndarray:                        # each component's group, numbered from 0
     "Group index of each component: average linkage on the distances between component `means` (Mahalanobis under a shared `covariance`, else Euclidean), cut into `n_keep` groups."
     from scipy.cluster.hierarchy import fcluster, linkage
     white = np.asarray(means, dtype=np.float64) if covariance is None else whiten_means(means, covariance)
     return fcluster(linkage(white, method="average"), n_keep, criterion="maxclust") - 1
 
 @uses_settings("evaluation", method="evaluation.cluster_method")
-def check_clustering_arguments(method: str | None = None, n_domains: int | None = None, resolution: float | None = None,
-                               max_fit_spots: int | None = None, extra_components: int | tuple[int, ...] | str | None = None,
-                               n_spots: int | None = None) -> None:
+def check_clustering_arguments(
+    method: str | None = None,                                    # auto, leiden, kmeans or gmm (None: settings.ini [evaluation])
+    n_domains: int | None = None,                                 # >= 0 (0: Leiden picks) or `auto` (None: settings.ini [evaluation])
+    resolution: float | None = None,                              # Leiden's resolution, > 0 (None: settings.ini [evaluation])
+    max_fit_spots: int | None = None,                             # fit-sample size, >= 0; 0: all spots (None: settings.ini [evaluation])
+    extra_components: int | tuple[int, ...] | str | None = None,  # >= 0, several, or `auto` (None: settings.ini [evaluation])
+    n_spots: int | None = None,                                   # the section's spot count, which bounds `n_domains` (None: not known)
+) -> None:
     "Reject clustering settings that cannot work, naming the parameter; `n_spots`, when known, bounds `n_domains`."
     if method not in CLUSTER_METHODS: raise ValueError(f"cluster method must be one of {CLUSTER_METHODS}, got {method!r}")
     if n_domains == "auto":   # chosen from the data (choose_n_domains) before any clusterer sees it
@@ -101,20 +114,33 @@ def check_clustering_arguments(method: str | None = None, n_domains: int | None 
     if extras.size == 0 or extras.dtype.kind not in "iu" or (extras < 0).any():
         raise ValueError(f"extra_components must be 'auto' or >= 0: one integer, or several (e.g. 0,1,2,3), got {extra_components!r}")
 
-def spare_component_counts(n_domains: int, fits: int = 4) -> tuple[int, ...]:
+def spare_component_counts(n_domains: int,       # domains to find: the step s is one spare per 7 of them, at least 1
+                           fits: int = 4,        # how many counts, one clustering each (>= 1)
+                          ) -> tuple[int, ...]:  # 0, s, 2s, ... (`fits` counts)
     "What `extra_components = auto` fits: `fits` spare-component counts 0, s, 2s, ..., s = one per 7 domains (at least 1): 0,1,2,3 for 7 domains, 0,3,6,9 for 20."
     if fits < 1: raise ValueError(f"fits must be >= 1, got {fits}")
     step = max(1, round(n_domains / DOMAINS_PER_SPARE))
     return tuple(step * j for j in range(fits))
 
-def resolved_cluster_method(method: str, n_domains: int | str) -> str:
+def resolved_cluster_method(method: str,           # auto, leiden, kmeans or gmm
+                            n_domains: int | str,  # a number of domains (0: none given), or `auto`
+                           ) -> str:               # leiden, kmeans or gmm
     "The clusterer `method` names: `auto` is a tied GMM when `n_domains` is given (a number, or `auto`), else Leiden."
     return ("gmm" if n_domains else "leiden") if method == "auto" else method
 
 @uses_settings("evaluation", method="evaluation.cluster_method", seed="training.seed", device="training.device")
-def find_domains(adata: ad.AnnData, use_rep: str = "X_spatial_vae", method: str | None = None, n_domains: int | None = None,
-                 resolution: float | None = None, n_neighbors: int = 15, seed: int | None = None, max_fit_spots: int | None = None,
-                 extra_components: int = 0, key_added: str = "spatial_vae_domain", device: str | None = None) -> pd.Series:
+def find_domains(adata: ad.AnnData,                      # a section with an embedding in `.obsm[use_rep]`
+                 use_rep: str = "X_spatial_vae",         # the embedding to cluster
+                 method: str | None = None,              # auto, leiden, kmeans or gmm (None: settings.ini [evaluation] cluster_method)
+                 n_domains: int | None = None,           # 0: as many as Leiden finds at `resolution` (None: settings.ini [evaluation])
+                 resolution: float | None = None,        # Leiden's resolution when `n_domains` is 0 (None: settings.ini [evaluation])
+                 n_neighbors: int = 15,                  # Leiden: neighbours per spot in the embedding's kNN graph
+                 seed: int | None = None,                # seeds the clusterer and the fit sample (None: settings.ini [training])
+                 max_fit_spots: int | None = None,       # fit on a seeded sample of this many; 0: all (None: settings.ini [evaluation])
+                 extra_components: int = 0,              # k-means and GMM: components fitted beyond `n_domains`, the closest then merged
+                 key_added: str = "spatial_vae_domain",  # the `.obs` column for the domains, the `.uns` key for how they were found
+                 device: str | None = None,              # torch device of the mixture fit (None: settings.ini [training])
+                ) -> pd.Series:                          # each spot's domain, as in `.obs[key_added]`
     "Cluster `.obsm[use_rep]` into domains in `.obs[key_added]`: Leiden (at `resolution`, or searched for `n_domains`), k-means or tied GMM; `auto` = GMM given `n_domains`, else Leiden. GMM and k-means fit `extra_components` more components than `n_domains` and merge the closest ones. Above `max_fit_spots` spots the clusterer is fitted on a seeded sample and assigns the rest; the mixture runs on torch `device`."
     check_clustering_arguments(method, n_domains, resolution, max_fit_spots, extra_components, n_spots=adata.n_obs)
     if isinstance(extra_components, str) or np.ndim(extra_components):
@@ -268,8 +294,12 @@ def fit_tied_mixture(X: np.ndarray,           # points x dimensions
 
 
 # %% ../nbs/05_domains.ipynb #0c51499d
-def smooth_embedding(adata: ad.AnnData, edges: np.ndarray, use_rep: str = "X_spatial_vae", hops: int = 2,
-                     key_added: str | None = None) -> np.ndarray:
+def smooth_embedding(adata: ad.AnnData,               # a section with an embedding in `.obsm[use_rep]`
+                     edges: np.ndarray,               # its spatial graph, (2, |E|)
+                     use_rep: str = "X_spatial_vae",  # the embedding to smooth
+                     hops: int = 2,                   # smoothing steps, >= 0 (0: an unsmoothed float32 copy)
+                     key_added: str | None = None,    # `.obsm` key for the result (default `use_rep + '_smoothed'`)
+                    ) -> np.ndarray:                  # the smoothed embedding, float32
     "`hops` times z <- (z + mean of neighbours' z) / 2 over the spatial graph, into `.obsm[key_added]` (default `use_rep + '_smoothed'`)."
     if use_rep not in adata.obsm: raise KeyError(f".obsm[{use_rep!r}] not found")
     if int(hops) < 0: raise ValueError(f"hops must be >= 0, got {hops}")
@@ -311,8 +341,12 @@ def refine_domains(adata: ad.AnnData,                   # a section with domains
     return adata.obs[key_added or domain_key]
 
 # %% ../nbs/05_domains.ipynb #b8aeddd3
-def match_labels(labels: np.ndarray, reference: np.ndarray, n_ref: int, where: np.ndarray | None = None,
-                 keep_leftovers: bool = False) -> np.ndarray:
+def match_labels(labels: np.ndarray,               # codes (integers >= 0) to relabel
+                 reference: np.ndarray,            # the reference's codes for the same spots, 0..`n_ref`-1
+                 n_ref: int,                       # how many codes the reference has
+                 where: np.ndarray | None = None,  # a boolean mask of the spots whose overlap counts (default: all)
+                 keep_leftovers: bool = False,     # unmatched labels get new codes from `n_ref` on, not their largest overlap's
+                ) -> np.ndarray:                   # `labels` in the reference's codes
     "Relabel `labels` (codes) onto `reference`'s codes (0..`n_ref`-1): Hungarian matching of their overlap, counted on the spots in `where` (default all). Labels left over go to their largest overlap, or with `keep_leftovers` to codes of their own from `n_ref` on."
     labels, reference = np.asarray(labels), np.asarray(reference)
     where = np.ones(len(labels), bool) if where is None else np.asarray(where, bool)

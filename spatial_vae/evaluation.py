@@ -24,7 +24,10 @@ __all__ = ['score_domains', 'spatial_coherence', 'latent_umap', 'domain_palette'
            'plot_domain_maps', 'plot_section_maps', 'plot_latent_umap']
 
 # %% ../nbs/05_evaluation.ipynb #50a80c3e
-def score_domains(adata: ad.AnnData, label_key: str, domain_key: str = "spatial_vae_domain") -> dict:
+def score_domains(adata: ad.AnnData,                       # a section with domains and an annotation in `.obs`
+                  label_key: str,                          # the annotation: spots without a label are left out
+                  domain_key: str = "spatial_vae_domain",  # the domains to score
+                 ) -> dict:                                # `ari`, `nmi`, and `n_scored`: the number of labelled spots
     "ARI and NMI of `.obs[domain_key]` against `.obs[label_key]`, on spots that have a label."
     for key in (label_key, domain_key):
         if key not in adata.obs: raise KeyError(f".obs[{key!r}] not found; columns are {list(adata.obs.columns)}")
@@ -35,7 +38,10 @@ def score_domains(adata: ad.AnnData, label_key: str, domain_key: str = "spatial_
     return {"ari": float(adjusted_rand_score(y, p)), "nmi": float(normalized_mutual_info_score(y, p)),
             "n_scored": int(scored.sum())}
 
-def spatial_coherence(adata: ad.AnnData, edges: np.ndarray, domain_key: str = "spatial_vae_domain") -> float:
+def spatial_coherence(adata: ad.AnnData,                       # a section with domains in `.obs[domain_key]`
+                      edges: np.ndarray,                       # its spatial graph, (2, |E|)
+                      domain_key: str = "spatial_vae_domain",  # the domains
+                     ) -> float:                               # the share of edges inside one domain (NaN without edges)
     "Share of spatial edges whose two spots lie in the same domain (1 = perfectly contiguous domains); needs no labels."
     if domain_key not in adata.obs: raise KeyError(f".obs[{domain_key!r}] not found")
     codes = adata.obs[domain_key].cat.codes.to_numpy() if hasattr(adata.obs[domain_key], "cat") else pd.factorize(adata.obs[domain_key])[0]
@@ -58,8 +64,15 @@ def _cache_umap_kernels() -> None:
 
 @uses_settings(n_neighbors="evaluation.umap_neighbors", min_dist="evaluation.umap_min_dist", seed="training.seed",
                max_spots="evaluation.umap_max_spots", n_epochs="evaluation.umap_epochs")
-def latent_umap(adata: ad.AnnData, use_rep: str = "X_spatial_vae", n_neighbors: int | None = None, min_dist: float | None = None,
-                seed: int | None = None, max_spots: int | None = None, key_added: str | None = None, n_epochs: int | None = None) -> np.ndarray:
+def latent_umap(adata: ad.AnnData,               # a section with an embedding in `.obsm[use_rep]`
+                use_rep: str = "X_spatial_vae",  # the embedding to map
+                n_neighbors: int | None = None,  # UMAP's neighbours per spot (None: settings.ini [evaluation] umap_neighbors)
+                min_dist: float | None = None,   # UMAP's min_dist (None: settings.ini [evaluation] umap_min_dist)
+                seed: int | None = None,         # seeds UMAP and the sample (None: settings.ini [training])
+                max_spots: int | None = None,    # a seeded sample this large (0: all; None: settings.ini [evaluation] umap_max_spots)
+                key_added: str | None = None,    # `.obsm` key for the coordinates (default `use_rep + '_umap'`)
+                n_epochs: int | None = None,     # UMAP's optimisation epochs (None: settings.ini [evaluation] umap_epochs)
+               ) -> np.ndarray:                  # spots x 2, NaN for spots left out of the sample
     "UMAP of `.obsm[use_rep]` into `.obsm[key_added]` (default `use_rep + '_umap'`), seeded; above `max_spots` spots only a seeded sample is embedded (the rest are NaN)."
     import umap
     _cache_umap_kernels()
@@ -162,11 +175,11 @@ def plot_spatial_domains(adata: ad.AnnData,                     # a section with
         ax.invert_yaxis(); ax.set_aspect("equal")
     return fig
 
-def plot_domain_maps(adata: ad.AnnData,                     # a section with domains in `.obs[domain_key]`
-                     label_key: str | None = None,          # an annotation to draw beside the domains (None: the domains alone)
-                     domain_key: str = "spatial_vae_domain",
-                     title: str = "spatial_vae domains",
-                     **kwargs):                             # passed on to `plot_spatial_domains`
+def plot_domain_maps(adata: ad.AnnData,                       # a section with domains in `.obs[domain_key]`
+                     label_key: str | None = None,            # an annotation to draw beside the domains (None: the domains alone)
+                     domain_key: str = "spatial_vae_domain",  # the domains
+                     title: str = "spatial_vae domains",      # the domain map's title (with `label_key`, the ARI is added)
+                     **kwargs):                               # passed on to `plot_spatial_domains`
     "The domain map, and with `label_key` the annotation beside it in matched colours (`color_domains`), the ARI in the title."
     import matplotlib.pyplot as plt
     if label_key is None: return plot_spatial_domains(adata, domain_key, title=title, **kwargs)
@@ -178,11 +191,11 @@ def plot_domain_maps(adata: ad.AnnData,                     # a section with dom
     fig.tight_layout()
     return fig
 
-def plot_section_maps(adata: ad.AnnData,                     # a joint run's sections, named in `.obs[section_key]`
-                      label_key: str | None = None,          # an annotation to draw beside each section's domains
-                      section_key: str = "section",          # the `.obs` column naming each spot's section
-                      domain_key: str = "spatial_vae_domain",
-                      title: str = "spatial_vae domains"):
+def plot_section_maps(adata: ad.AnnData,                       # a joint run's sections, named in `.obs[section_key]`
+                      label_key: str | None = None,            # an annotation to draw beside each section's domains
+                      section_key: str = "section",            # the `.obs` column naming each spot's section
+                      domain_key: str = "spatial_vae_domain",  # the domains, in the same colours in every section
+                      title: str = "spatial_vae domains"):     # each domain map's title, after the section's name
     "Each section's domains (and annotation) side by side, one row per section, in the same colours for the same domain; ARI per section in the titles."
     import matplotlib.pyplot as plt
     if f"{domain_key}_colors" not in adata.uns or (label_key and f"{label_key}_colors" not in adata.uns):
@@ -199,7 +212,9 @@ def plot_section_maps(adata: ad.AnnData,                     # a joint run's sec
     fig.tight_layout()
     return fig
 
-def plot_latent_umap(adata: ad.AnnData, color: str | list[str] = "spatial_vae_domain", basis: str = "X_spatial_vae_umap"):
+def plot_latent_umap(adata: ad.AnnData,                              # a section with a UMAP in `.obsm[basis]` (`latent_umap`)
+                     color: str | list[str] = "spatial_vae_domain",  # the `.obs` column(s) to colour by, one panel each
+                     basis: str = "X_spatial_vae_umap"):             # the UMAP's `.obsm` key
     "The latent UMAP coloured by one or more `.obs` columns (spots that have UMAP coordinates); returns the figure."
     colors = [color] if isinstance(color, str) else list(color)
     coords = np.asarray(adata.obsm[basis])

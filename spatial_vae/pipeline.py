@@ -48,7 +48,9 @@ def peak_memory_mb() -> float:
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return round(peak / (2**20 if sys.platform == "darwin" else 2**10), 1)   # bytes on macOS, KiB on Linux
 
-def merged_settings(overrides: dict | None = None, path: str | Path | None = None) -> dict[str, dict]:
+def merged_settings(overrides: dict | None = None,   # flat `{name: value}` over the file's values; None values are skipped
+                    path: str | Path | None = None,  # a settings file (None: `settings_path()`)
+                   ) -> dict[str, dict]:             # `{section: {name: value}}`, checked
     "settings.ini's defaults with `overrides` (flat `{name: value}`) applied where the name is known; unknown names and clustering settings that cannot work fail."
     settings = read_settings(path)
     source, shipped = Path(path or default_settings_path()), package_file("settings.ini")
@@ -81,13 +83,15 @@ def merged_settings(overrides: dict | None = None, path: str | Path | None = Non
     pick_device(t["device"])                     # an unknown device or a missing GPU fails here, not after preprocessing
     return settings
 
-def preprocessing_arguments(settings: dict[str, dict]) -> dict:
+def preprocessing_arguments(settings: dict[str, dict],  # merged settings (`merged_settings`)
+                           ) -> dict:                   # keyword arguments for `preprocess`
     "`preprocess`'s keyword arguments from (merged) settings: the data section and the seed."
     d = settings["data"]
     return {**{k: d[k] for k in ("min_counts", "min_genes", "min_cells", "target_sum", "n_top_genes", "n_pcs", "normalization")},
             "seed": settings["training"]["seed"]}
 
-def spare_counts_from_settings(settings: dict[str, dict]) -> list[int]:
+def spare_counts_from_settings(settings: dict[str, dict],  # settings (`merged_settings`, or as read: checked here too)
+                              ) -> list[int]:              # the distinct counts in order; only the first for Leiden
     "The spare-component counts to cluster with, each once: `extra_components` (numbers, or `auto`: `spare_component_counts` of `n_domains`); just one where the clusterer is Leiden, which has no spare components."
     e = settings["evaluation"]
     check_clustering_arguments(e["cluster_method"], e["n_domains"], e["resolution"], e["max_fit_spots"], e["extra_components"])   # settings not from merged_settings: 'Auto' fails here
@@ -122,7 +126,10 @@ def _chosen_n_domains(adata: ad.AnnData, edges: np.ndarray, settings: dict[str, 
                                           "stability": {str(k): round(float(v), 4) for k, v in curve["stability"].items()}}
     return {**settings, "evaluation": {**e, "n_domains": chosen}}
 
-def domains_from_settings(adata: ad.AnnData, edges: np.ndarray, settings: dict[str, dict]) -> str:
+def domains_from_settings(adata: ad.AnnData,          # a section with its trained embeddings (`train_from_settings`)
+                          edges: np.ndarray,          # its spatial graph, (2, |E|)
+                          settings: dict[str, dict],  # merged settings (`merged_settings`)
+                         ) -> str:                    # `X_spatial_vae`, or its smoothed copy when `smoothing_hops` > 0
     "Smooth the embedding (`smoothing_hops`), find domains (choosing their number first when `n_domains = auto`), vote over the ensemble's models if trained, refine (`refine_hops`); returns the clustered `.obsm` key."
     seed, threads = settings["training"]["seed"], settings["training"]["num_threads"]
     # BLAS threads (num_threads, as for training): the mixture fits are small, and beside another busy core two threads ran them ~10x slower
@@ -153,7 +160,8 @@ def domains_from_settings(adata: ad.AnnData, edges: np.ndarray, settings: dict[s
             f"to {asked - len(labels.cat.categories)} of them (too small, or too close to another); ask for fewer domains")
     return rep
 
-def training_arguments(settings: dict[str, dict]) -> dict:
+def training_arguments(settings: dict[str, dict],  # merged settings (`merged_settings`)
+                      ) -> dict:                   # keyword arguments for `train_spatial_vae`
     "`train_spatial_vae`'s keyword arguments from (merged) settings: the model, loss and training sections."
     m, l, t = settings["model"], settings["loss"], settings["training"]
     return dict(latent_dim=m["latent_dim"], hidden_dims=tuple(int(h) for h in np.atleast_1d(m["hidden_dims"])), dropout=m["dropout"],
@@ -164,10 +172,10 @@ def training_arguments(settings: dict[str, dict]) -> dict:
 @dataclass
 class PipelineResult:
     "The annotated section, the trained model with its loss history, the metrics and the spatial edges."
-    adata: ad.AnnData
-    training: TrainingResult
-    metrics: dict
-    edges: np.ndarray = field(repr=False)
+    adata: ad.AnnData                      # the section with embedding, domains, UMAP and the run's records in `.uns`
+    training: TrainingResult               # the first model, its loss history and the ensemble's loss curves
+    metrics: dict                          # scores, counts, timings, notes, settings and versions: metrics.json
+    edges: np.ndarray = field(repr=False)  # the spatial graph, (2, |E|)
 
 def _ready_checkpoints(folder, resume: bool, fingerprint: dict) -> Path | None:
     "Ready `folder` for the models' checkpoints: emptied for a fresh run; for `resume`, checked to come from the same settings and data."
@@ -191,7 +199,8 @@ def run_pipeline(data: str | Path | ad.AnnData | list | dict | None = None,  # S
                  settings_path: str | Path | None = None,  # a settings file of one's own (default: the package's settings.ini)
                  checkpoint_dir: str | Path | None = None,  # keep one checkpoint per model here: Ctrl-C saves, `resume` continues
                  resume: bool = False,               # continue from `checkpoint_dir` (same settings and data)
-                 **overrides) -> PipelineResult:
+                 **overrides                         # settings by name over the file's, e.g. `epochs=50` (None values skipped)
+                ) -> PipelineResult:
     "Load a section (or several, analysed jointly) and run preprocess → graph → train → domains → UMAP → scores; settings.ini supplies the defaults."
     s = merged_settings(overrides, settings_path)
     fingerprint = {"settings": s, "data": f"AnnData {data.shape}" if isinstance(data, ad.AnnData) else
@@ -350,7 +359,9 @@ def _pipeline_steps(data, dataset, s, features_key, label_key, progress, checkpo
     return PipelineResult(adata, training, metrics, edges)
 
 # %% ../nbs/06_pipeline.ipynb #d7f10ad8
-def ensemble_size(settings: dict[str, dict], n_spots: int) -> int:
+def ensemble_size(settings: dict[str, dict],  # settings with `ensemble` in [training] (`merged_settings`)
+                  n_spots: int,               # the section's spots
+                 ) -> int:                    # the number of models, >= 1
     "How many models to train: the `ensemble` setting, or for 0 (auto) 5 up to 20,000 spots (seconds each) and 1 above."
     n = int(settings["training"]["ensemble"])
     if n < 0: raise ValueError(f"ensemble must be >= 0 (0 = auto), got {n}")
