@@ -67,16 +67,15 @@ class Section:
             if len(z) != self.n: raise ValueError(f"{work / f'{section}_{seed}.npy'} has {len(z)} spots, the section {self.n}: clear --work")
             a = ad.AnnData(obs=pd.DataFrame(index=[str(i) for i in range(self.n)]), obsm={"z": z})
             self.z[seed] = smooth_embedding(a, self.edges, "z", hops=smoothing_hops)
-        self.cache = work / f"{section}_fits.pkl"
+        self.cache = work / f"{section}_fits_torch.pkl"   # fits of fit_tied_mixture (the sklearn-era cache had another name)
         self.fits = pickle.loads(self.cache.read_bytes()) if self.cache.exists() else {}   # more are fitted as asked for
 
     def fitted(self, seed: int, extra: int) -> tuple:
         "Model `seed`'s tied GMM with `extra` spare components, as find_domains fits it: (labels, means, covariance); cached."
-        from spatial_vae.domains import CLUSTER_STARTS   # find_domains' restarts
-        from sklearn.mixture import GaussianMixture
+        from spatial_vae.domains import fit_tied_mixture   # the mixture find_domains fits, with its restarts
         if (seed, extra) not in self.fits:
-            g = GaussianMixture(self.k + extra, covariance_type="tied", n_init=CLUSTER_STARTS, random_state=seed).fit(self.z[seed])
-            self.fits[seed, extra] = (g.predict(self.z[seed]), g.means_, g.covariances_)
+            g = fit_tied_mixture(self.z[seed], self.k + extra, seed=seed, device="cpu")
+            self.fits[seed, extra] = (g.labels, g.means, g.covariance)
             self.cache.write_bytes(pickle.dumps(self.fits))
         return self.fits[seed, extra]
 
