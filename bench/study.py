@@ -5,7 +5,8 @@ features subtracted, one set of domains), run k with models seeded 5k..5k+4. Sep
 each section alone (bench/run.py's preset for today's default, same seeds, labels in bench/results/labels). Per
 section: ARI against the layers. Pooled: ARI of all spots' labels against all spots' layers, which is only high when
 the same domain carries the same label in both sections. One JSON line per joint run in bench/results/study.jsonl;
-`--table` writes bench/study.md.
+`--table` writes bench/study.md. Caveat: the two files hold 5,000 genes each and share 2,340, so the joint run sees
+fewer genes than either section alone (the run's note says so); part of a per-section difference may be that.
 
     uv run python bench/study.py --seeds 0 1 2 3 4
     uv run python bench/study.py --table
