@@ -42,12 +42,16 @@ def section_edges(adata: ad.AnnData,             # a stack of sections, from `st
                  ) -> np.ndarray:                # edges (2, |E|) in stack positions, none between sections
     "Spatial edges (2, |E|) built inside each section of a stack (`spatial_edges` per section), in stack positions."
     if section_key not in adata.obs: raise KeyError(f".obs[{section_key!r}] not found: stack the sections with stack_sections")
-    parts = []
+    parts, used = [], {}
     for name in adata.obs[section_key].unique():
         where = np.flatnonzero((adata.obs[section_key] == name).to_numpy())
         one = ad.AnnData(obs=adata.obs.iloc[where][[c for c in ("array_row", "array_col") if c in adata.obs]],
                          obsm={"spatial": np.asarray(adata.obsm["spatial"])[where]})
         parts.append(where[spatial_edges(one, **graph_kwargs)])
+        used[str(name)] = one.uns["spatial_graph"]
+    # as spatial_edges records its graph: the method each section used ('auto' may differ between them)
+    methods = sorted({g["method"] for g in used.values()})
+    adata.uns["spatial_graph"] = {**next(iter(used.values())), "method": "+".join(methods), "sections": {n: g["method"] for n, g in used.items()}}
     return np.hstack(parts)
 
 def center_sections(adata: ad.AnnData,            # a stack of sections with model input in `.obsm[features_key]`

@@ -25,8 +25,8 @@ from .training import pick_device
 __all__ = ['CLUSTER_METHODS', 'CLUSTER_STARTS', 'DOMAINS_PER_SPARE', 'fit_sample', 'whiten_means', 'merge_closest_components',
            'check_clustering_arguments', 'spare_component_counts', 'resolved_cluster_method', 'find_domains',
            'TiedMixture', 'fit_tied_mixture', 'smooth_embedding', 'refine_domains', 'match_labels', 'consensus_domains',
-           'domain_confidence', 'domain_count_stability', 'choose_n_domains', 'plot_domain_count_stability',
-           'domain_tree', 'coarser_domains', 'plot_domain_tree']
+           'domain_confidence', 'domain_count_stability', 'choose_n_domains', 'stability_record', 'stability_table',
+           'plot_domain_count_stability', 'domain_tree', 'coarser_domains', 'plot_domain_tree']
 
 # %% ../nbs/05_domains.ipynb #64e38ce2
 CLUSTER_METHODS = ("auto", "leiden", "kmeans", "gmm")
@@ -435,6 +435,17 @@ def choose_n_domains(curve: pd.DataFrame,  # `domain_count_stability`'s table
     "The most stable number of domains in `curve`."
     best = curve["stability"].max()
     return int(curve.index[np.isclose(curve["stability"], best)].max())
+
+def stability_record(curve: pd.DataFrame,  # `domain_count_stability`'s table
+                     chosen: int,          # the K taken (`choose_n_domains`)
+                    ) -> dict:             # plain JSON values: `chosen`, and `stability` by K (as text keys)
+    "The curve and the chosen K as a run keeps them (`.uns['spatial_vae_n_domains']`, metrics.json); `stability_table` reads them back."
+    return {"chosen": int(chosen), "stability": {str(k): round(float(v), 4) for k, v in curve["stability"].items()}}
+
+def stability_table(record: dict,  # a run's record of the choice (`stability_record`; metrics.json's `n_domains_auto`)
+                   ) -> pd.DataFrame:  # `domain_count_stability`'s table: `stability` by number of domains
+    "A recorded choice of K back as a table, for `plot_domain_count_stability` and `choose_n_domains`."
+    return pd.DataFrame({"stability": {int(k): v for k, v in record["stability"].items()}}).rename_axis("n_domains")
 
 def plot_domain_count_stability(curve: pd.DataFrame,          # `domain_count_stability`'s table
                                 chosen: int | None = None,    # the K to mark (default: `choose_n_domains`)

@@ -28,7 +28,8 @@ from .settings import _parse_value, atomic_write, package_file, read_settings
 from .settings import settings_path as default_settings_path
 from .domains import (check_clustering_arguments, choose_n_domains, consensus_domains, domain_confidence,
                                  domain_count_stability, find_domains, plot_domain_count_stability, refine_domains,
-                                 resolved_cluster_method, spare_component_counts, smooth_embedding)
+                                 resolved_cluster_method, spare_component_counts, smooth_embedding, stability_record,
+                                 stability_table)
 from .evaluation import (color_domains, latent_umap, plot_domain_maps, plot_latent_umap, plot_section_maps,
                                     score_domains, spatial_coherence)
 from .graph import grid_layout, spatial_edges
@@ -100,30 +101,30 @@ def spare_counts_from_settings(settings: dict[str, dict],  # settings (`merged_s
     values = list(dict.fromkeys(int(n) for n in counts))
     return values[:1] if resolved_cluster_method(e["cluster_method"], e["n_domains"]) == "leiden" else values
 
-def _cluster_embedding(adata, edges, settings, extras, use_rep, key_added, seed) -> tuple[str, list[str]]:
-    "Smooth `.obsm[use_rep]` (`smoothing_hops`) and cluster it once per spare-component count in `extras`, into `.obs[key_added]` and `key_added_extra<n>`; returns the clustered key and the labellings' keys."
+def _smoothed(adata, edges, settings, use_rep) -> str:
+    "`.obsm[use_rep]` smoothed over the graph (`smoothing_hops`) into `.obsm[use_rep + '_smoothed']`; returns the key to cluster."
+    hops = settings["evaluation"]["smoothing_hops"]
+    if not hops: return use_rep
+    smooth_embedding(adata, edges, use_rep, hops=hops, key_added=f"{use_rep}_smoothed")
+    return f"{use_rep}_smoothed"
+
+def _cluster_embedding(adata, settings, extras, use_rep, key_added, seed) -> list[str]:
+    "Cluster `.obsm[use_rep]` once per spare-component count in `extras`, into `.obs[key_added]` and `key_added_extra<n>`; returns the labellings' keys."
     e = settings["evaluation"]
-    if e["smoothing_hops"]:
-        smooth_embedding(adata, edges, use_rep, hops=e["smoothing_hops"], key_added=f"{use_rep}_smoothed"); use_rep = f"{use_rep}_smoothed"
     keys = [key_added] + [f"{key_added}_extra{n}" for n in extras[1:]]
     device = str(pick_device(settings["training"]["device"]))   # the mixture on the training device
     for key, n in zip(keys, extras):
         find_domains(adata, use_rep=use_rep, method=e["cluster_method"], n_domains=e["n_domains"], resolution=e["resolution"],
                      seed=seed, max_fit_spots=e["max_fit_spots"], extra_components=n, key_added=key, device=device)
-    return use_rep, keys
+    return keys
 
-def _chosen_n_domains(adata: ad.AnnData, edges: np.ndarray, settings: dict[str, dict]) -> dict[str, dict]:
-    "`n_domains = auto`: the most stable K over every model's smoothed embedding (`domain_count_stability`), recorded in `.uns['spatial_vae_n_domains']`; returns the settings with that K."
+def _chosen_n_domains(adata: ad.AnnData, reps: list[str], settings: dict[str, dict]) -> dict[str, dict]:
+    "`n_domains = auto`: the most stable K over the models' embeddings `.obsm[reps]` (`domain_count_stability`), recorded in `.uns['spatial_vae_n_domains']`; returns the settings with that K."
     e, t = settings["evaluation"], settings["training"]
-    reps = ["X_spatial_vae"] + adata.uns.get("spatial_vae_ensemble", {}).get("members", [])
-    embeddings = [smooth_embedding(adata, edges, rep, hops=e["smoothing_hops"], key_added="_spatial_vae_k") if e["smoothing_hops"]
-                  else np.asarray(adata.obsm[rep]) for rep in reps]
-    adata.obsm.pop("_spatial_vae_k", None)
-    curve = domain_count_stability(embeddings, k_range=e["n_domains_range"], seed=t["seed"], device=str(pick_device(t["device"])),
-                                   max_fit_spots=e["max_fit_spots"])
+    curve = domain_count_stability([adata.obsm[rep] for rep in reps], k_range=e["n_domains_range"], seed=t["seed"],
+                                   device=str(pick_device(t["device"])), max_fit_spots=e["max_fit_spots"])
     chosen = choose_n_domains(curve)
-    adata.uns["spatial_vae_n_domains"] = {"chosen": chosen, "range": list(e["n_domains_range"]), "models": len(reps),
-                                          "stability": {str(k): round(float(v), 4) for k, v in curve["stability"].items()}}
+    adata.uns["spatial_vae_n_domains"] = {**stability_record(curve, chosen), "range": list(e["n_domains_range"]), "models": len(reps)}
     return {**settings, "evaluation": {**e, "n_domains": chosen}}
 
 def domains_from_settings(adata: ad.AnnData,          # a section with its trained embeddings (`train_from_settings`)
@@ -134,14 +135,16 @@ def domains_from_settings(adata: ad.AnnData,          # a section with its train
     seed, threads = settings["training"]["seed"], settings["training"]["num_threads"]
     # BLAS threads (num_threads, as for training): the mixture fits are small, and beside another busy core two threads ran them ~10x slower
     with threadpool_limits(threads if threads >= 1 else None):
-        if settings["evaluation"]["n_domains"] == "auto": settings = _chosen_n_domains(adata, edges, settings)
-        extras = spare_counts_from_settings(settings)   # the same counts for every model
-        rep, keys = _cluster_embedding(adata, edges, settings, extras, "X_spatial_vae", "spatial_vae_domain", seed)
         members = adata.uns.get("spatial_vae_ensemble", {}).get("members", [])
-        for i, member in enumerate(members, 1):   # each extra model clustered on its own
-            used, member_keys = _cluster_embedding(adata, edges, settings, extras, member, f"spatial_vae_domain_member{i}", seed + i)
-            keys += member_keys
-            if used != member: del adata.obsm[used]                     # members' smoothed copies: only the vote needs them
+        reps = [_smoothed(adata, edges, settings, rep) for rep in ["X_spatial_vae", *members]]   # each model's, smoothed once
+        if settings["evaluation"]["n_domains"] == "auto": settings = _chosen_n_domains(adata, reps, settings)
+        extras = spare_counts_from_settings(settings)   # the same counts for every model
+        keys = []
+        for i, used in enumerate(reps):               # each model clustered on its own
+            keys += _cluster_embedding(adata, settings, extras, used, "spatial_vae_domain" + (f"_member{i}" if i else ""), seed + i)
+        for member, used in zip(members, reps[1:]):
+            if used != member: del adata.obsm[used]     # members' smoothed copies: only the vote needed them
+        rep = reps[0]
         if len(keys) > 1:   # the vote over models and spare-component counts (chapter 05)
             consensus_domains(adata, keys)
             adata.obs.drop(columns=keys[1:], inplace=True)
@@ -312,12 +315,9 @@ def _pipeline_steps(data, dataset, s, features_key, label_key, progress, checkpo
     if distinct < adata.n_obs / 2:   # neighbours at distance 0 are arbitrary: the spatial term would be noise
         raise ValueError(f".obsm['spatial'] holds {distinct} distinct positions for {adata.n_obs} spots: "
                          "a spatial graph needs each spot's own coordinates")
-    if study:   # edges only inside each section
-        edges = section_edges(adata, SECTION_KEY, method=method, n_neighbors=g["n_neighbors"], radius=g["radius"])
-        method = method if method != "auto" else (grid_layout(adata) or "knn")
-    else:
-        edges = spatial_edges(adata, method=method, n_neighbors=g["n_neighbors"], radius=g["radius"])
-        method = adata.uns["spatial_graph"]["method"]
+    graph = section_edges if study else spatial_edges   # a joint run: edges only inside each section
+    edges = graph(adata, method=method, n_neighbors=g["n_neighbors"], radius=g["radius"])
+    method = adata.uns["spatial_graph"]["method"]
     isolated = adata.n_obs - len(np.unique(edges))
     if edges.shape[1] == 0 or isolated > adata.n_obs / 2:
         raise ValueError(f"the spatial graph ({method}) has {edges.shape[1]} edges and {isolated} of {adata.n_obs} spots have no neighbour: "
@@ -411,8 +411,7 @@ def write_outputs(result: PipelineResult,   # what `run_pipeline` returned
                    "loss_curves.png": lambda: plot_loss_history(result.training.curve, others=result.training.member_histories)}
         chosen = adata.uns.get("spatial_vae_n_domains")
         if chosen:   # n_domains = auto: how stable each K was, the chosen one marked
-            curve = pd.DataFrame({"stability": {int(k): v for k, v in chosen["stability"].items()}})
-            figures["n_domains_stability.png"] = lambda: plot_domain_count_stability(curve, chosen["chosen"])
+            figures["n_domains_stability.png"] = lambda: plot_domain_count_stability(stability_table(chosen), chosen["chosen"])
         text = json.dumps(result.metrics, indent=2, default=str)
         try:
             stage.mkdir()
