@@ -68,6 +68,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                      'spatial_vae.domains.find_domains': ('domains.html#find_domains', 'spatial_vae/domains.py'),
                                      'spatial_vae.domains.fit_sample': ('domains.html#fit_sample', 'spatial_vae/domains.py'),
                                      'spatial_vae.domains.fit_tied_mixture': ('domains.html#fit_tied_mixture', 'spatial_vae/domains.py'),
+                                     'spatial_vae.domains.label_overlap': ('domains.html#label_overlap', 'spatial_vae/domains.py'),
                                      'spatial_vae.domains.match_labels': ('domains.html#match_labels', 'spatial_vae/domains.py'),
                                      'spatial_vae.domains.merge_closest_components': ( 'domains.html#merge_closest_components',
                                                                                        'spatial_vae/domains.py'),

@@ -24,9 +24,9 @@ from .training import pick_device
 # %% auto #0
 __all__ = ['CLUSTER_METHODS', 'CLUSTER_STARTS', 'DOMAINS_PER_SPARE', 'fit_sample', 'whiten_means', 'merge_closest_components',
            'check_clustering_arguments', 'spare_component_counts', 'resolved_cluster_method', 'find_domains',
-           'TiedMixture', 'fit_tied_mixture', 'smooth_embedding', 'refine_domains', 'match_labels', 'consensus_domains',
-           'domain_confidence', 'domain_count_stability', 'choose_n_domains', 'stability_record', 'stability_table',
-           'plot_domain_count_stability', 'domain_tree', 'coarser_domains', 'plot_domain_tree']
+           'TiedMixture', 'fit_tied_mixture', 'smooth_embedding', 'refine_domains', 'label_overlap', 'match_labels',
+           'consensus_domains', 'domain_confidence', 'domain_count_stability', 'choose_n_domains', 'stability_record',
+           'stability_table', 'plot_domain_count_stability', 'domain_tree', 'coarser_domains', 'plot_domain_tree']
 
 # %% ../nbs/05_domains.ipynb #64e38ce2
 CLUSTER_METHODS = ("auto", "leiden", "kmeans", "gmm")
@@ -341,6 +341,16 @@ def refine_domains(adata: ad.AnnData,                   # a section with domains
     return adata.obs[key_added or domain_key]
 
 # %% ../nbs/05_domains.ipynb #b8aeddd3
+def label_overlap(labels: np.ndarray,     # one labelling's codes, 0..`n_labels`-1
+                  reference: np.ndarray,  # another's codes for the same spots, 0..`n_ref`-1
+                  n_labels: int,          # rows: how many codes `labels` has
+                  n_ref: int,             # columns: how many codes `reference` has
+                 ) -> np.ndarray:         # spots per (label, reference code): the contingency table
+    "How many spots each pair of codes shares: what matching two labellings (`match_labels`) and colouring domains by class rest on."
+    overlap = np.zeros((n_labels, n_ref))
+    np.add.at(overlap, (np.asarray(labels), np.asarray(reference)), 1)
+    return overlap
+
 def match_labels(labels: np.ndarray,               # codes (integers >= 0) to relabel
                  reference: np.ndarray,            # the reference's codes for the same spots, 0..`n_ref`-1
                  n_ref: int,                       # how many codes the reference has
@@ -350,8 +360,7 @@ def match_labels(labels: np.ndarray,               # codes (integers >= 0) to re
     "Relabel `labels` (codes) onto `reference`'s codes (0..`n_ref`-1): Hungarian matching of their overlap, counted on the spots in `where` (default all). Labels left over go to their largest overlap, or with `keep_leftovers` to codes of their own from `n_ref` on."
     labels, reference = np.asarray(labels), np.asarray(reference)
     where = np.ones(len(labels), bool) if where is None else np.asarray(where, bool)
-    overlap = np.zeros((labels.max() + 1, n_ref))
-    np.add.at(overlap, (labels[where], reference[where]), 1)
+    overlap = label_overlap(labels[where], reference[where], labels.max() + 1, n_ref)
     mapping = n_ref + np.arange(len(overlap)) if keep_leftovers else overlap.argmax(1)
     rows, cols = linear_sum_assignment(-overlap)
     mapping[rows] = cols

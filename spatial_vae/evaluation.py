@@ -16,7 +16,7 @@ from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 from sklearn.neighbors import NearestNeighbors
 
 from .data import _library_id
-from .domains import fit_sample, match_labels
+from .domains import fit_sample, label_overlap, match_labels
 from .settings import uses_settings
 
 # %% auto #0
@@ -122,8 +122,7 @@ def color_domains(adata: ad.AnnData,                      # a section with domai
     matched = n_ref + np.arange(n_dom)                               # a domain no class is matched to: a colour of its own
     if scored.any():
         matched[codes[scored]] = match_labels(codes[scored], ref[scored], n_ref, keep_leftovers=True)
-        overlap = np.zeros((n_dom, n_ref))
-        np.add.at(overlap, (codes[scored], ref[scored]), 1)
+        overlap = label_overlap(codes[scored], ref[scored], n_dom, n_ref)
         # matching gives every class a domain; a class's colour on a domain that is neither mostly that class nor
         # where most of the class lies would read as if the class were there: such a domain keeps a colour of its own
         d = np.flatnonzero(matched < n_ref)
