@@ -104,6 +104,10 @@ def report_runs(args: argparse.Namespace,  # parsed `report` arguments (`build_p
     import json
     shared = {k: getattr(args, k) for k in (*REPORT_OPTIONS, "label_key", "features_key") if getattr(args, k) is not None}
     if args.batch:
+        given = [flag for flag, value in (("--joint", args.joint), ("--data", args.data), ("--dataset", args.dataset)) if value]
+        if given:   # the file names every report's sections: a flag beside it would be silently ignored
+            raise ValueError(f"--batch {args.batch} names each report's sections itself: drop {' and '.join(given)} "
+                             "(a joint report in a batch is an entry whose \"data\" is a list)")
         try: runs = json.loads(args.batch.read_text())
         except (OSError, json.JSONDecodeError) as e: raise ValueError(f"cannot read batch file {args.batch}: {e}") from None
         if not isinstance(runs, list) or not all(isinstance(r, dict) for r in runs):

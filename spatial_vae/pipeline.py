@@ -234,6 +234,7 @@ def load_study(data: list | tuple | dict,          # sections: paths or AnnData,
                bin_size: int | None = None,       # Visium HD: the square size in µm (None: settings.ini)
                cache_dir: str | Path | None = None,  # downloads' cache (None: settings.ini)
                progress: bool = True,             # download progress
+               label_key: str | None = None,      # an `.obs` column of expert labels: every section must have it
               ) -> ad.AnnData:                    # one AnnData over the shared genes, `.obs['section']` naming each spot's section
     "Load several sections and stack them for a joint run; `.uns['spatial_vae_study']` records their names and the genes each lost to the shared set."
     items = _study_items(data)
@@ -243,6 +244,9 @@ def load_study(data: list | tuple | dict,          # sections: paths or AnnData,
         section = item.copy() if isinstance(item, ad.AnnData) else load_section(item, cache_dir=cache_dir, progress=progress, bin_size=bin_size)
         if isinstance(item, ad.AnnData): check_section(section, f"section {name!r}")
         section.uns.pop("spatial_vae_study", None); section.uns.pop("spatial_vae_n_domains", None)   # an earlier run's records
+        if label_key and label_key not in section.obs:   # stacking keeps only the columns all sections share: say which lacks it
+            raise KeyError(f"label_key (--label-key) {label_key!r} is not an .obs column of section {name!r} (its columns: "
+                           f"{list(section.obs.columns)}); a joint run scores against it, so every section needs it")
         sections[name] = section
     pooled = {name: a.uns.pop("spatial_vae_pooled") for name, a in sections.items() if "spatial_vae_pooled" in a.uns}
     stacked = stack_sections(sections, SECTION_KEY)
@@ -287,7 +291,7 @@ def _pipeline_steps(data, dataset, s, features_key, label_key, progress, checkpo
     study = _is_study(data)
     if study and dataset is not None: raise ValueError("give several sections as data, or one dataset, not both")
     adata = (data if isinstance(data, ad.AnnData) else
-             load_study(data, d["bin_size"], d["cache_dir"], progress) if study else
+             load_study(data, d["bin_size"], d["cache_dir"], progress, label_key) if study else
              load_section(data, dataset, cache_dir=d["cache_dir"], progress=progress, bin_size=d["bin_size"]))
     if isinstance(data, ad.AnnData): check_section(adata, "the AnnData given")
     adata.uns.pop("spatial_vae_n_domains", None)                 # an earlier run's choice of K (an output read back in)

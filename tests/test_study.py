@@ -81,6 +81,25 @@ def test_a_joint_report(tmp_path):
     text = json.dumps(outputs)
     assert "ari" in text and "slice_a" in text and "slice_b" in text                      # each section's scores
     assert json.loads((folder / "results" / "metrics.json").read_text())["sections"]["slice_b"]["ari"] > 0.8
+    import hashlib
+    for path in paths: assert hashlib.sha256(path.read_bytes()).hexdigest() in text   # what was run: each section's checksum
+    html = (folder / "report.html").read_text()
+    assert 'data-mime-type="application/vnd.jupyter.stderr"' not in html and "Traceback" not in html   # no red boxes
+    assert all(word in html for word in ("torch", "scanpy", "lambda_spatial", "n_domains"))   # versions and the settings used
     with pytest.raises(ValueError, match="--joint needs two or more"):
         from spatial_vae.cli import build_parser, report_runs
         report_runs(build_parser().parse_args(["report", "--joint", "--data", str(paths[0])]))
+
+
+def test_a_joint_run_refuses_what_it_cannot_do(tmp_path):
+    "A label column missing from one section, and --batch beside --joint: one message each, before any work."
+    from spatial_vae.cli import build_parser, main, report_runs
+    paths = _sections(tmp_path)
+    b = ad.read_h5ad(paths[1]); del b.obs["domain"]; b.write_h5ad(paths[1])
+    with pytest.raises(KeyError, match="'domain' is not an .obs column of section 'slice_b'"):
+        from spatial_vae.pipeline import run_pipeline
+        run_pipeline(paths, label_key="domain", progress=False)
+    batch = tmp_path / "batch.json"; batch.write_text(json.dumps([{"data": [str(p) for p in paths]}]))
+    with pytest.raises(ValueError, match="drop --joint and --data"):
+        report_runs(build_parser().parse_args(["report", "--batch", str(batch), "--joint", "--data", str(paths[0])]))
+    assert report_runs(build_parser().parse_args(["report", "--batch", str(batch)])) == [{"data": [str(p) for p in paths]}]
