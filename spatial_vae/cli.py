@@ -37,6 +37,7 @@ RUN_OPTIONS = {  # option: (type, help); defaults come from settings.ini
     "max_steps": (int, "cap on optimiser steps (0: none)"), "device": (str, "auto, cpu or cuda"),
     "workers": (int, "DDP worker processes for training (1: none)"),
     "ensemble": (int, "models whose domains are put to a vote (0: auto, 1: a single model)"),
+    "batch_correction": (str, "several --data sections: center (each section's mean subtracted), harmony (pip install harmonypy) or none"),
     "n_pcs": (int, "principal components used as model input"), "n_top_genes": (int, "highly variable genes"),
     "normalization": (str, "auto, pearson or log1p"), "bin_size": (int, "Visium HD: the side in µm of the squares analysed: 2, 8 or 16 (Space Ranger's bins) or a multiple, whose bins are summed"),
     "smoothing_hops": (int, "embedding smoothing steps before clustering (0: off)"),
@@ -90,6 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--features-key", help="use this .obsm matrix as model input")
     rep.add_argument("--kernel", help="Jupyter kernel to run the notebooks (default: the template's python3)")
     rep.add_argument("--show-code", action="store_true", help="keep the code cells in report.html (report.ipynb always has them)")
+    rep.add_argument("--chapter", type=Path, help="run this chapter (e.g. nbs/05_evaluation.ipynb) on each section instead of the "
+                                                  "report: its part for your section, without the worked examples before it")
     rep.add_argument("--quiet", action="store_true", help="no progress bar")
     for name in REPORT_OPTIONS:
         rep.add_argument(f"--{name.replace('_', '-')}", type=RUN_OPTIONS[name][0], help=_with_default(name, RUN_OPTIONS[name][1], defaults))
@@ -157,7 +160,7 @@ def main(argv: list[str] | None = None,  # the command's arguments (None: `sys.a
         if args.command == "run": run_command(args)
         if args.command == "report":
             from spatial_vae.report import run_reports
-            results = run_reports(report_runs(args), args.out, args.overwrite, not args.quiet, args.kernel, args.show_code)
+            results = run_reports(report_runs(args), args.out, args.overwrite, not args.quiet, args.kernel, args.show_code, args.chapter)
             if any(r.error for r in results): return 1
     except KeyboardInterrupt as e:                      # Ctrl-C: say where the work was kept, no traceback
         print(f"spatial-vae: {e.args[0] if e.args else 'interrupted'}", file=sys.stderr)

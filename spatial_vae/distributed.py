@@ -17,12 +17,13 @@ import torch
 
 from .graph import edges_to_adjacency, neighbour_mean, spatial_edges
 from .model import SpatialVAE
-from .settings import resolved_defaults
+from .settings import resolved_defaults, uses_settings
 from .training import (TrainingResult, _batch_edges, _neighbour_batches, _optimiser_step, batch_plan, embed,
                                   seed_everything, train_spatial_vae, training_inputs)
 
 # %% auto #0
-__all__ = ['LOSS_TERMS', 'stack_sections', 'section_edges', 'center_sections', 'train_distributed']
+__all__ = ['BATCH_CORRECTIONS', 'LOSS_TERMS', 'stack_sections', 'section_edges', 'center_sections', 'check_batch_correction',
+           'harmonize_sections', 'correct_sections', 'train_distributed']
 
 # %% ../nbs/09_distributed.ipynb #95502de7
 def stack_sections(sections: dict[str, ad.AnnData],  # `{name: section}`, each with coordinates in `.obsm['spatial']`
@@ -65,6 +66,47 @@ def center_sections(adata: ad.AnnData,            # a stack of sections with mod
     for code in np.unique(codes): X[codes == code] -= X[codes == code].mean(0)
     adata.obsm[features_key] = X
     return X
+
+BATCH_CORRECTIONS = ("center", "harmony", "none")
+
+def check_batch_correction(method: str,  # one of BATCH_CORRECTIONS
+                          ) -> None:
+    "Refuse an unknown `batch_correction`, and `harmony` where harmonypy is not installed: before any work."
+    if method not in BATCH_CORRECTIONS:
+        raise ValueError(f"batch_correction must be one of {BATCH_CORRECTIONS}, got {method!r}")
+    if method == "harmony":
+        import importlib.util
+        if importlib.util.find_spec("harmonypy") is None:
+            raise ImportError("batch_correction = harmony needs harmonypy, which is not installed: pip install harmonypy")
+
+@uses_settings(seed="training.seed")
+def harmonize_sections(adata: ad.AnnData,            # a stack of sections with model input in `.obsm[features_key]`
+                       features_key: str = "X_pca",  # the features to correct
+                       section_key: str = "section", # the `.obs` column that names each spot's section
+                       seed: int | None = None,      # Harmony's random state (None: settings.ini [training] seed)
+                      ) -> np.ndarray:               # the corrected features, also written back into `.obsm[features_key]`
+    "Harmony (harmonypy) on the features, with the section as the batch: clusters of spots are pulled together across sections, not only the section means."
+    import harmonypy
+    X = np.asarray(adata.obsm[features_key], dtype=np.float64)
+    fit = harmonypy.run_harmony(X, adata.obs[[section_key]], section_key, random_state=seed, verbose=False)
+    Z = np.asarray(fit.Z_corr)
+    adata.obsm[features_key] = np.ascontiguousarray(Z if Z.shape == X.shape else Z.T, dtype=np.float32)   # older harmonypy: dims x spots
+    return adata.obsm[features_key]
+
+@uses_settings(method="data.batch_correction", seed="training.seed")
+def correct_sections(adata: ad.AnnData,              # a stack of sections with model input in `.obsm[features_key]`
+                     features_key: str = "X_pca",    # the features to correct
+                     section_key: str = "section",   # the `.obs` column that names each spot's section
+                     method: str | None = None,      # center, harmony or none (None: settings.ini [data] batch_correction)
+                     seed: int | None = None,        # Harmony's random state (None: settings.ini [training] seed)
+                    ) -> str:                        # what was done, for the run's notes
+    "Keep section-level technical differences out of a stack's model input by `method`: `center_sections`, `harmonize_sections`, or nothing."
+    check_batch_correction(method)
+    if section_key not in adata.obs: raise KeyError(f".obs[{section_key!r}] not found: stack the sections with stack_sections")
+    if method == "center": center_sections(adata, features_key, section_key); return "each section's mean features were subtracted (batch_correction = center)"
+    if method == "harmony": harmonize_sections(adata, features_key, section_key, seed); return "Harmony corrected the features by section (batch_correction = harmony)"
+    return "the sections' features were not corrected (batch_correction = none)"
+
 
 # %% ../nbs/09_distributed.ipynb #d7e89c63
 LOSS_TERMS = ("total", "reconstruction", "kl", "spatial")

@@ -33,7 +33,7 @@ from .domains import (check_clustering_arguments, choose_n_domains, consensus_do
 from .evaluation import (color_domains, latent_umap, plot_domain_maps, plot_latent_umap, plot_section_maps,
                                     score_domains, spatial_coherence)
 from .graph import grid_layout, spatial_edges
-from .distributed import center_sections, section_edges, stack_sections, train_distributed
+from .distributed import check_batch_correction, correct_sections, section_edges, stack_sections, train_distributed
 from .outputs import OUTPUT_FILES, OutputLock, _beside, _write_error, prepare_output_dir
 from .training import TrainingResult, pick_device, plot_loss_history, save_model, train_spatial_vae
 
@@ -263,7 +263,7 @@ def _study_note(adata: ad.AnnData) -> list[str]:
     if not study: return []
     lost = ", ".join(f"{n} {k:,}" for n, k in study["genes_dropped"].items() if k)
     return [f"{len(study['sections'])} sections analysed jointly over their {study['shared_genes']:,} shared genes"
-            + (f" (genes dropped: {lost})" if lost else "") + "; each section's mean features were subtracted (center_sections)"] + [
+            + (f" (genes dropped: {lost})" if lost else "") + f"; {study.get('correction', 'features not corrected')}"] + [
             f"{name}: Visium HD, {p['bins']:,} bins of {p['bin_size_um']:g} µm summed into {p['squares']:,} squares of {p['square_um']:g} µm"
             for name, p in study.get("pooled", {}).items()]
 
@@ -290,6 +290,7 @@ def _pipeline_steps(data, dataset, s, features_key, label_key, progress, checkpo
         if progress: print(f"spatial-vae: {step:<10s} {timings[step]:6.1f} s  {what}", file=sys.stderr, flush=True)
     study = _is_study(data)
     if study and dataset is not None: raise ValueError("give several sections as data, or one dataset, not both")
+    if study: check_batch_correction(d["batch_correction"])
     adata = (data if isinstance(data, ad.AnnData) else
              load_study(data, d["bin_size"], d["cache_dir"], progress, label_key) if study else
              load_section(data, dataset, cache_dir=d["cache_dir"], progress=progress, bin_size=d["bin_size"]))
@@ -307,7 +308,8 @@ def _pipeline_steps(data, dataset, s, features_key, label_key, progress, checkpo
         features_key = "X_pca"
     elif features_key not in adata.obsm:
         raise KeyError(f"features_key (--features-key) {features_key!r} is not in .obsm (available: {list(adata.obsm)})")
-    if study: center_sections(adata, features_key, SECTION_KEY)   # a section-wide shift must not become a domain
+    if study:   # a section-wide shift must not become a domain
+        adata.uns["spatial_vae_study"]["correction"] = correct_sections(adata, features_key, SECTION_KEY, d["batch_correction"], t["seed"])
     lap("preprocess", f"{adata.obsm[features_key].shape[1]} features per spot ({features_key})")
     method = g["method"]
     if method in ("hex", "square") and grid_layout(adata) is None:

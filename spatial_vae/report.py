@@ -20,8 +20,8 @@ from pathlib import Path
 from .settings import atomic_write, package_file
 
 # %% auto #0
-__all__ = ['report_template', 'report_parameters', 'check_report_parameters', 'report_name', 'ReportRun', 'run_report',
-           'run_reports']
+__all__ = ['report_template', 'report_parameters', 'chapter_for_section', 'check_report_parameters', 'report_name', 'ReportRun',
+           'run_report', 'run_reports']
 
 # %% ../nbs/08_report.ipynb #39413863
 def report_template() -> Path:
@@ -30,10 +30,42 @@ def report_template() -> Path:
     if not path.is_file(): raise FileNotFoundError(f"report template not found: {path}")
     return path
 
-def report_parameters() -> set[str]:
-    "The names the report template's `parameters` cell declares: the only keys a report run may set (besides `name`)."
+def report_parameters(notebook: str | Path | None = None,  # a chapter to run instead of the report (None: the report template)
+                     ) -> set[str]:
+    "The names the notebook's `parameters` cell declares: the only keys a report run may set (besides `name`)."
     import papermill as pm
-    return set(pm.inspect_notebook(str(report_template())))
+    notebook = Path(notebook) if notebook is not None else report_template()
+    if not notebook.is_file(): raise FileNotFoundError(f"--chapter {notebook}: no such notebook")
+    return set(pm.inspect_notebook(str(notebook)))
+
+def _defines_only(cell) -> bool:
+    "Whether a code cell only defines: an nbdev export cell, or nothing but imports (what a chapter's later cells need)."
+    import ast
+    if cell.cell_type != "code": return False
+    if re.search(r"^#\|\s*(export|exports|exporti|default_exp)\b", cell.source, re.M): return True
+    try: body = ast.parse(cell.source).body
+    except SyntaxError: return False
+    return bool(body) and all(isinstance(s, (ast.Import, ast.ImportFrom)) for s in body)
+
+def chapter_for_section(chapter: str | Path,  # a chapter notebook with a cell tagged `parameters` (its part for a section of yours)
+                       ):                     # the notebook to execute (an `nbformat` node)
+    "A chapter without its worked examples: its title, definitions and imports, then everything from the heading above its `parameters` cell on."
+    import nbformat
+    nb = nbformat.read(str(chapter), as_version=4)
+    start = next((i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", [])), None)
+    if start is None: raise ValueError(f"--chapter {chapter}: no cell is tagged 'parameters', so the chapter has no part for your section")
+    if start and nb.cells[start - 1].cell_type == "markdown": start -= 1      # that part's heading ("## Your section")
+    kept = [c for i, c in enumerate(nb.cells[:start]) if _defines_only(c)]
+    note = nbformat.v4.new_markdown_cell(f"> `spatial-vae report --chapter` ran this chapter's part for your section with its definitions; "
+                                         f"the other {start - 1 - len(kept)} cells before it (worked examples on the built-in section, and their text) were left out "
+                                         f"(the whole chapter: `{Path(chapter).name}`).")
+    nb.cells = nb.cells[:1] + [note] + [c for c in kept if c is not nb.cells[0]] + nb.cells[start:]
+    return nb
+
+def _absolute(value):
+    "A report's `data`, as paths from where the command was run (the notebook runs in its report folder)."
+    if isinstance(value, list): return [_absolute(v) for v in value]
+    return str(Path(value).expanduser().resolve()) if isinstance(value, (str, os.PathLike)) else value
 
 def check_report_parameters(params: dict,            # one report's parameters, e.g. a `--batch` entry
                             declared: set[str],      # names the template declares (`report_parameters()`)
@@ -42,15 +74,17 @@ def check_report_parameters(params: dict,            # one report's parameters, 
     if not isinstance(params, dict): raise ValueError(f"{where}: expected an object of parameters, got {type(params).__name__}")
     unknown = sorted(str(k) for k in params if k not in declared | {"name"} or k == "out_dir")
     if unknown:
-        raise ValueError(f"{where}: unknown report parameter(s) {unknown}; the template takes {sorted(declared - {'out_dir'})} and 'name'")
+        raise ValueError(f"{where}: unknown report parameter(s) {unknown}; the notebook takes {sorted(declared - {'out_dir'})} and 'name'")
     scalar = lambda v: v is None or isinstance(v, (bool, int, str, os.PathLike)) or (isinstance(v, float) and math.isfinite(v))
     for k, v in params.items():
         if not (scalar(v) or (isinstance(v, list) and all(map(scalar, v)))):
             raise ValueError(f"{where}: parameter {k!r} must be a number, string, true/false, null or a list of those, got {v!r}")
 
-def report_name(params: dict,  # one report's parameters: its `name`, `data` or `dataset` names it
+def report_name(params: dict,                      # one report's parameters: its `name`, `data` or `dataset` names it
+                chapter: str | Path | None = None,  # a chapter run: its file name goes first, e.g. 05_evaluation_a
                ) -> str:
     "A folder name for a run: its `name`, else the data's file or folder name, else 'synthetic'; always one folder inside `out`."
+    if chapter is not None and not params.get("name"): return f"{Path(chapter).stem}_{report_name(params)}"
     if params.get("name"): raw = str(params["name"])
     elif isinstance(params.get("data"), list): raw = "_".join(Path(str(d).rstrip("/")).name.removesuffix(".h5ad") for d in params["data"])
     elif params.get("data"): raw = Path(str(params["data"]).rstrip("/")).name.removesuffix(".h5ad")
@@ -84,28 +118,38 @@ def _stderr_to(path: Path):
     finally:
         sys.stderr.flush(); os.dup2(saved, 2); os.close(saved)
 
+@contextmanager
+def _inline_figures():
+    "Without MPLBACKEND while the block runs: the kernel papermill starts inherits the environment, and a backend set there (Agg on a headless server) would keep every figure out of the report."
+    saved = os.environ.pop("MPLBACKEND", None)
+    try: yield
+    finally:
+        if saved is not None: os.environ["MPLBACKEND"] = saved
+
 def run_report(params: dict,                  # one report's parameters (the template's names, and optionally `name`)
                out: str | Path,               # the reports folder; this report goes to `out/<name>/`
                overwrite: bool = False,       # replace a finished report of the same name
                kernel: str | None = None,     # the Jupyter kernel (default: the template's python3)
                show_code: bool = False,       # keep the code cells in report.html (report.ipynb always has them)
+               chapter: str | Path | None = None,  # run this chapter's part for a section (`chapter_for_section`) instead of the report
               ) -> ReportRun:
-    "Execute the report notebook with `params` into `out/<name>/`; never overwrites a finished report unless asked."
+    "Execute the report notebook (or a chapter) with `params` into `out/<name>/`; never overwrites a finished report unless asked."
     import papermill as pm
-    check_report_parameters(params, report_parameters())
-    name = report_name(params)
+    declared = report_parameters(chapter)
+    check_report_parameters(params, declared)
+    name = report_name(params, chapter)
     folder = Path(out) / name
     if folder.exists() and any(folder.iterdir()) and not overwrite:
         return ReportRun(name, folder, f"{folder} already holds a report (use --overwrite to replace it)")
     folder.mkdir(parents=True, exist_ok=True)
-    nb_params = {k: (str(v) if isinstance(v, Path) else v) for k, v in params.items() if k != "name"}
-    nb_params.setdefault("sample_id", name)
-    nb_params["out_dir"] = str((folder / "results").resolve())   # the run's result set, a folder of its own (swapped in whole)
+    nb_params = {k: _absolute(v) if k == "data" else str(v) if isinstance(v, Path) else v for k, v in params.items() if k != "name"}
+    if "sample_id" in declared: nb_params.setdefault("sample_id", name)
+    if "out_dir" in declared: nb_params["out_dir"] = str((folder / "results").resolve())   # the run's result set, swapped in whole
     atomic_write(folder / "parameters.json", lambda p: p.write_text(json.dumps(nb_params, indent=2)))
     partial = folder / ".report.partial.ipynb"
     try:
-        with _stderr_to(folder / "kernel.log"):     # the kernel's own warnings (transport, ...) are a log, not a message
-            pm.execute_notebook(str(report_template()), str(partial), parameters=nb_params, kernel_name=kernel,
+        with _stderr_to(folder / "kernel.log"), _inline_figures():   # the kernel's own warnings are a log, not a message
+            pm.execute_notebook(str(report_template()) if chapter is None else chapter_for_section(chapter), str(partial), parameters=nb_params, kernel_name=kernel,
                                 progress_bar=False, cwd=str(folder))
     except Exception as e:
         failed = folder / "report.failed.ipynb"
@@ -122,17 +166,19 @@ def run_reports(runs: list[dict],            # one dict of parameters per report
                 progress: bool = True,       # a line per report as it starts and ends
                 kernel: str | None = None,   # the Jupyter kernel
                 show_code: bool = False,     # keep the code cells in the HTML reports
+                chapter: str | Path | None = None,  # run this chapter's part for a section instead of the report
                ) -> list[ReportRun]:
     "Run a batch of reports (one dict of parameters each), keep going past failures, and summarise at the end."
-    declared = report_parameters()
+    declared = report_parameters(chapter)
+    if chapter is not None: chapter_for_section(chapter)                   # a chapter without a part for a section: refused now
     for i, params in enumerate(runs, 1): check_report_parameters(params, declared, f"run {i}")   # all checked before any runs
-    names = [report_name(p) for p in runs]
+    names = [report_name(p, chapter) for p in runs]
     if len(set(names)) != len(names): raise ValueError(f"report names must be unique, got {names}: give each run a 'name'")
     results = []
     for i, (params, name) in enumerate(zip(runs, names), 1):
         if progress: print(f"report {i}/{len(runs)} {name}: running", file=sys.stderr, flush=True)
         start = time.perf_counter()
-        results.append(run_report(params, out, overwrite, kernel, show_code))
+        results.append(run_report(params, out, overwrite, kernel, show_code, chapter))
         if progress: print(f"report {i}/{len(runs)} {name}: {'FAILED' if results[-1].error else 'done'} in "
                            f"{time.perf_counter() - start:.0f} s", file=sys.stderr, flush=True)
     failed = [r for r in results if r.error]

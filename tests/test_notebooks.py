@@ -101,3 +101,41 @@ def test_notebook_is_stored_as_jupyter_writes_it(notebook):
     text = (NBS / notebook).read_text(encoding="utf-8")
     assert nbformat.writes(nbformat.reads(text, as_version=4)) + "\n" == text, \
         f"{notebook} differs from what Jupyter would save; normalise it with nbformat.write(nbformat.read(f, 4), f)"
+
+
+PARAMETERISED = [n for n in NOTEBOOKS if n[:2].isdigit() and (n < "06" or n >= "09")]
+
+
+@pytest.mark.parametrize("notebook", PARAMETERISED)
+def test_a_chapter_for_a_section_keeps_definitions_and_its_own_part(notebook):
+    "`report --chapter`: every export cell and the part from the parameters cell's heading on; no example cell before it."
+    import nbformat
+    from spatial_vae.report import _defines_only, chapter_for_section
+    whole = nbformat.read(NBS / notebook, as_version=4)
+    start = next(i for i, c in enumerate(whole.cells) if "parameters" in c.metadata.get("tags", []))
+    trimmed = [c.source for c in chapter_for_section(NBS / notebook).cells]
+    exports = [c.source for c in whole.cells if c.cell_type == "code" and "#| export" in c.source]
+    examples = [c.source for c in whole.cells[:start] if c.cell_type == "code" and not _defines_only(c)]
+    assert exports and set(exports) <= set(trimmed) and [c.source for c in whole.cells[start:]] == trimmed[-(len(whole.cells) - start):]
+    assert examples and not set(examples) & set(trimmed), f"{notebook}: worked examples kept"
+
+
+def test_a_chapter_runs_on_a_section_without_its_examples(tmp_path, monkeypatch):
+    "`spatial-vae report --chapter` on a section given by a relative path: the chapter's own part runs, the examples do not."
+    import json
+    from spatial_vae.cli import main
+    from spatial_vae.data import synthetic_visium
+    monkeypatch.setenv("SPATIAL_VAE_SETTINGS", str(quick_settings(tmp_path)))
+    monkeypatch.chdir(tmp_path)
+    synthetic_visium(24, 24, n_genes=200, seed=4).write_h5ad("mine.h5ad")
+    assert main(["report", "--chapter", str(NBS / "05_evaluation.ipynb"), "--data", "mine.h5ad", "--n-domains", "5",
+                 "--out", "reports", "--quiet"]) == 0
+    folder = tmp_path / "reports" / "05_evaluation_mine"
+    cells = json.loads((folder / "report.ipynb").read_text())["cells"]
+    injected = next(c for c in cells if "injected-parameters" in c["metadata"].get("tags", []))
+    assert str(tmp_path / "mine.h5ad") in "".join(injected["source"])         # the relative path, read from where the command ran
+    outputs = [o for c in cells if c["cell_type"] == "code" for o in c.get("outputs", [])]
+    assert any("image/png" in o.get("data", {}) for o in outputs)             # the section's map and UMAP were drawn
+    assert not [o for o in outputs if o.get("output_type") == "error" or o.get("name") == "stderr"]
+    assert "synthetic_visium()" not in json.dumps([c["source"] for c in cells])   # the built-in examples were left out
+    assert main(["report", "--chapter", str(NBS / "06_pipeline.ipynb"), "--out", "reports"]) == 2   # no part for a section
