@@ -155,8 +155,8 @@ def run_one(method: str, section: str, seed: int) -> list[dict]:
     if method.startswith("pca_"):
         find_domains(adata, use_rep=features_key, method=method.split("_")[1], n_domains=n_domains, seed=seed)
     else:
-        train_from_settings(adata, edges, s, features_key, progress=False)
-        domains_from_settings(adata, edges, s)
+        trained = train_from_settings(adata, edges, s, features_key, progress=False)
+        domains_from_settings(adata, edges, s, trained.member_keys)
     wall = time.perf_counter() - t0
     base = {"section": section, "seed": seed, "n_domains": int(n_domains), "wall_s": round(wall, 2),
             "peak_mem_mb": peak_memory_mb(), "status": "ok", "model_seeds": list(range(seed * n_models, (seed + 1) * n_models)),

@@ -127,15 +127,15 @@ def _chosen_n_domains(adata: ad.AnnData, reps: list[str], settings: dict[str, di
     adata.uns["spatial_vae_n_domains"] = {**stability_record(curve, chosen), "range": list(e["n_domains_range"]), "models": len(reps)}
     return {**settings, "evaluation": {**e, "n_domains": chosen}}
 
-def domains_from_settings(adata: ad.AnnData,          # a section with its trained embeddings (`train_from_settings`)
+def domains_from_settings(adata: ad.AnnData,          # a section with its trained embedding(s) (`train_from_settings`)
                           edges: np.ndarray,          # its spatial graph, (2, |E|)
                           settings: dict[str, dict],  # merged settings (`merged_settings`)
+                          members: list[str] = (),    # an ensemble's further embeddings, `.obsm` keys (`TrainingResult.member_keys`): all vote
                          ) -> str:                    # `X_spatial_vae`, or its smoothed copy when `smoothing_hops` > 0
     "Smooth the embedding (`smoothing_hops`), find domains (choosing their number first when `n_domains = auto`), vote over the ensemble's models if trained, refine (`refine_hops`); returns the clustered `.obsm` key."
     seed, threads = settings["training"]["seed"], settings["training"]["num_threads"]
     # BLAS threads (num_threads, as for training): the mixture fits are small, and beside another busy core two threads ran them ~10x slower
     with threadpool_limits(threads if threads >= 1 else None):
-        members = adata.uns.get("spatial_vae_ensemble", {}).get("members", [])
         reps = [_smoothed(adata, edges, settings, rep) for rep in ["X_spatial_vae", *members]]   # each model's, smoothed once
         if settings["evaluation"]["n_domains"] == "auto": settings = _chosen_n_domains(adata, reps, settings)
         extras = spare_counts_from_settings(settings)   # the same counts for every model
@@ -331,7 +331,7 @@ def _pipeline_steps(data, dataset, s, features_key, label_key, progress, checkpo
     lap("graph", f"{method}, {edges.shape[1]:,} edges")
     training = train_from_settings(adata, edges, s, features_key, progress, checkpoints, resume)
     lap("train", f"{ensemble_size(s, adata.n_obs)} model(s), {len(training.history)} epochs each")
-    rep = domains_from_settings(adata, edges, s)
+    rep = domains_from_settings(adata, edges, s, training.member_keys)
     lap("domains", f"{adata.obs['spatial_vae_domain'].nunique()} domains")
     latent_umap(adata, use_rep=rep, n_neighbors=e["umap_neighbors"], min_dist=e["umap_min_dist"], n_epochs=e["umap_epochs"], seed=t["seed"],
                 max_spots=e["umap_max_spots"], key_added="X_spatial_vae_umap")
@@ -340,7 +340,7 @@ def _pipeline_steps(data, dataset, s, features_key, label_key, progress, checkpo
     metrics = {"n_spots": adata.n_obs, "n_genes": adata.n_vars, "features_key": features_key, "graph": method,
                "normalization": adata.uns.get("spatial_vae_qc", {}).get("normalization"), "clustered": rep,
                "notes": _study_note(adata) + _pooled_note(adata) + _ensemble_note(s, adata.n_obs) + list(adata.uns.get("spatial_vae_qc", {}).get("notes", [])),   # settings the data could not meet, and what was used
-               "refined": bool(e["refine_hops"]), "ensemble": len(adata.uns["spatial_vae_ensemble"]["members"]) + 1,
+               "refined": bool(e["refine_hops"]), "ensemble": len(training.member_keys) + 1,
                "agreement": adata.uns["spatial_vae_domain"].get("agreement"),
                "mean_confidence": float(adata.obs["spatial_vae_confidence"].mean()) if "spatial_vae_confidence" in adata.obs else None,
                "n_edges": int(edges.shape[1]), "n_domains": int(adata.obs["spatial_vae_domain"].nunique()),
@@ -381,7 +381,7 @@ def train_from_settings(adata: ad.AnnData,              # the preprocessed secti
                         checkpoint_dir: str | Path | None = None,  # a folder for one checkpoint per model (Ctrl-C saves, `resume` continues)
                         resume: bool = False            # continue from the checkpoints in `checkpoint_dir`
                        ) -> TrainingResult:
-    "Train as settings say (one process or DDP `workers`); an ensemble's extra models (seeds seed+1, …) go to `.obsm['X_spatial_vae_member<i>']`. Returns the first model's result."
+    "Train as settings say (one process or DDP `workers`); an ensemble's extra models (seeds seed+1, …) go to `.obsm['X_spatial_vae_member<i>']`. Returns the first model's result, with the others' keys in `member_keys`."
     t, kwargs = settings["training"], training_arguments(settings)
     if checkpoint_dir is not None and t["workers"] > 1: raise ValueError("checkpoints and --resume work with workers = 1")
     def train(i=0, **extra):
@@ -394,7 +394,8 @@ def train_from_settings(adata: ad.AnnData,              # the preprocessed secti
     result = train()
     members = [f"X_spatial_vae_member{i}" for i in range(1, n_models)]
     for i, key in enumerate(members, 1): result.member_histories.append(train(i, seed=t["seed"] + i, key_added=key).curve)
-    adata.uns["spatial_vae_ensemble"] = {"members": members, "seeds": [t["seed"] + i for i in range(len(members) + 1)]}
+    result.member_keys = members
+    adata.uns["spatial_vae_ensemble"] = {"members": members, "seeds": [t["seed"] + i for i in range(len(members) + 1)]}   # the run's record
     return result
 
 # %% ../nbs/06_pipeline.ipynb #f9f6f869

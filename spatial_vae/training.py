@@ -114,6 +114,7 @@ class TrainingResult:
     history: pd.DataFrame                                  # the loss terms per epoch, indexed by epoch
     stopped_early: bool = False                            # whether early stopping ended training
     member_histories: list = field(default_factory=list)   # an ensemble's further models' loss curves (chapter 06)
+    member_keys: list = field(default_factory=list)        # an ensemble's further models' embeddings: their `.obsm` keys (chapter 06)
     steps: pd.DataFrame | None = None                      # the loss terms of every optimiser step (minibatch training)
 
     @property
