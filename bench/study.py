@@ -10,6 +10,16 @@ fewer genes than either section alone (the run's note says so); part of a per-se
 
     uv run python bench/study.py --seeds 0 1 2 3 4
     uv run python bench/study.py --table
+    uv run --with harmonypy python bench/study.py --correction harmony --seeds 0 1 2 3 4   # Harmony instead of centring
+
+Scale (`--scale 12`): a study of 12 sections, as in issue 24 (about 47,000 spots), stacked from the development data:
+151673 and 151674 six times each, every copy's counts thinned binomially (keep each count with p = 0.9, its own seed)
+so that no two copies are the same data. One joint default run from the stacked files (`run_pipeline` over 12 paths),
+timed from reading to the end of the pipeline plus writing the outputs, with the run's peak memory; one JSON line
+per run in bench/results/study_scale.jsonl, table in bench/study.md.
+
+    uv run python bench/study.py --scale 12
+    uv run python bench/study.py --scale 12 --ensemble 5     # the vote over five models, as on a single section
 """
 from __future__ import annotations
 
@@ -28,6 +38,7 @@ from run import SECTIONS, VERSION, default_preset
 warnings.filterwarnings("ignore")
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "results" / "study.jsonl"
+SCALE_OUT = HERE / "results" / "study_scale.jsonl"
 PAIR = ("DLPFC_151673", "DLPFC_151674")
 LABEL = "layer_guess_reordered"
 
@@ -38,13 +49,54 @@ def _read(section: str):
     return ad.read_h5ad(shared_data_dir() / SECTIONS[section][0])
 
 
-def joint(seed: int) -> dict:
+def joint(seed: int, correction: str = "center") -> dict:
     from spatial_vae.pipeline import run_pipeline
     t0 = time.perf_counter()
-    r = run_pipeline({s: _read(s) for s in PAIR}, n_domains=7, label_key=LABEL, seed=5 * seed, progress=False)
-    return {"seed": seed, "model_seeds": list(range(5 * seed, 5 * seed + 5)), "pooled_ari": r.metrics["ari"],
+    r = run_pipeline({s: _read(s) for s in PAIR}, n_domains=7, label_key=LABEL, seed=5 * seed, progress=False,
+                     batch_correction=correction)
+    return {"seed": seed, "correction": correction, "model_seeds": list(range(5 * seed, 5 * seed + 5)), "pooled_ari": r.metrics["ari"],
             "sections": {s: r.metrics["sections"][s]["ari"] for s in PAIR}, "wall_s": round(time.perf_counter() - t0, 1),
             "version": VERSION}
+
+
+def scale(n_sections: int, seed: int = 0, ensemble: int | None = None) -> dict:
+    "One joint default run over `n_sections` thinned copies of 151673 and 151674, written as files first (as a user has them)."
+    import tempfile
+    import scipy.sparse as sp
+    from spatial_vae.pipeline import peak_memory_mb, run_pipeline, write_outputs
+    rng = np.random.default_rng(seed)
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = []
+        for i in range(n_sections):
+            section = _read(PAIR[i % 2])
+            counts = sp.csr_matrix(section.X)
+            counts.data = rng.binomial(counts.data.astype(np.int64), 0.9).astype(np.float32)
+            counts.eliminate_zeros()
+            section.X = counts
+            paths.append(Path(tmp) / f"{PAIR[i % 2]}_copy{i // 2 + 1}.h5ad"); section.write_h5ad(paths[-1])
+        t0 = time.perf_counter()
+        r = run_pipeline(paths, n_domains=7, label_key=LABEL, seed=seed, progress=False, ensemble=ensemble)
+        write_outputs(r, Path(tmp) / "out")
+        wall = time.perf_counter() - t0
+    per = {name: part["ari"] for name, part in r.metrics["sections"].items()}
+    return {"n_sections": n_sections, "n_spots": r.metrics["n_spots"], "n_genes": r.metrics["n_genes"], "seed": seed,
+            "wall_s": round(wall, 1), "timings_s": r.metrics["timings_s"], "peak_memory_mb": round(peak_memory_mb()),
+            "ensemble": r.metrics["ensemble"], "pooled_ari": r.metrics["ari"], "sections": per,
+            "median_section_ari": float(np.median(list(per.values()))), "version": VERSION}
+
+
+def scale_table() -> list[str]:
+    if not SCALE_OUT.exists(): return []
+    rows = [json.loads(l) for l in SCALE_OUT.read_text().splitlines() if l.strip()]
+    lines = ["", "## A study of many sections in one run", "", __doc__.split("\n\n")[3].replace("\n", " "), "",
+             "| sections | spots | shared genes | models | wall s (read to written) | peak MB | section ARI median (min-max) | pooled ARI | slowest steps (s) | version |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        v = list(r["sections"].values())
+        slow = ", ".join(f"{k} {t:.0f}" for k, t in sorted(r["timings_s"].items(), key=lambda kv: -kv[1])[:3])
+        lines.append(f"| {r['n_sections']} | {r['n_spots']:,} | {r['n_genes']:,} | {r['ensemble']} | {r['wall_s']} | {r['peak_memory_mb']:,} | "
+                     f"{r['median_section_ari']:.3f} ({min(v):.3f}-{max(v):.3f}) | {r['pooled_ari']:.3f} | {slow} | {r['version']} |")
+    return lines
 
 
 def separate(seed: int) -> dict | None:
@@ -66,33 +118,44 @@ def separate(seed: int) -> dict | None:
 
 def table() -> str:
     rows = [json.loads(l) for l in OUT.read_text().splitlines() if l.strip()]
-    seps = [s for s in (separate(r["seed"]) for r in rows) if s]
+    seps = [s for s in (separate(seed) for seed in sorted({r["seed"] for r in rows})) if s]
     fmt = lambda xs: f"{statistics.mean(xs):.3f} ± {statistics.stdev(xs):.3f} ({len(xs)})" if len(xs) > 1 else f"{xs[0]:.3f} (1)"
     lines = ["# Two sections in one run against one at a time", "", __doc__.split("\n\n")[1].replace("\n", " "), "",
              "| | " + " | ".join(PAIR) + " | pooled labels |", "|---|---|---|---|"]
-    for name, group in (("jointly (one run)", rows), ("one at a time", seps)):
+    corrections = list(dict.fromkeys(r.get("correction", "center") for r in rows))
+    for name, group in ([(f"jointly, batch_correction = {c}", [r for r in rows if r.get("correction", "center") == c]) for c in corrections]
+                        + [("one at a time", seps)]):
         lines.append(f"| {name} | " + " | ".join(fmt([g["sections"][s] for g in group]) for s in PAIR)
                      + f" | {fmt([g['pooled_ari'] for g in group])} |")
     lines += ["", "Every run:", "", "| run | how | " + " | ".join(PAIR) + " | pooled | wall s | version |", "|---|---|---|---|---|---|---|"]
     for r in rows:
-        lines.append(f"| {r['seed']} | jointly | " + " | ".join(f"{r['sections'][s]:.3f}" for s in PAIR)
+        lines.append(f"| {r['seed']} | jointly ({r.get('correction', 'center')}) | " + " | ".join(f"{r['sections'][s]:.3f}" for s in PAIR)
                      + f" | {r['pooled_ari']:.3f} | {r['wall_s']} | {r['version']} |")
     for s in seps:
         lines.append(f"| {s['seed']} | separately | " + " | ".join(f"{s['sections'][x]:.3f}" for x in PAIR) + f" | {s['pooled_ari']:.3f} | | |")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + scale_table()) + "\n"
 
 
 if __name__ == "__main__":
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--seeds", nargs="*", type=int, default=[0, 1, 2, 3, 4])
     p.add_argument("--table", action="store_true")
+    p.add_argument("--correction", default="center", help="batch_correction of the joint runs: center, harmony or none")
+    p.add_argument("--scale", type=int, help="one joint run over this many thinned copies of the two sections")
+    p.add_argument("--ensemble", type=int, help="with --scale: models in the vote (default: settings.ini, one model above 20,000 spots)")
     a = p.parse_args()
-    if a.table:
+    if a.scale:
+        r = scale(a.scale, ensemble=a.ensemble)
+        with SCALE_OUT.open("a") as f: f.write(json.dumps(r) + "\n")
+        print(f"{r['n_sections']} sections, {r['n_spots']:,} spots: {r['wall_s']} s, peak {r['peak_memory_mb']} MB, "
+              f"section ARI median {r['median_section_ari']:.3f}, pooled {r['pooled_ari']:.3f}", flush=True)
+    elif a.table:
         text = table(); print(text); (HERE / "study.md").write_text(text)
     else:
-        done = {r["seed"] for r in map(json.loads, OUT.read_text().splitlines())} if OUT.exists() else set()
+        done = {r["seed"] for r in map(json.loads, OUT.read_text().splitlines())
+                if r.get("correction", "center") == a.correction} if OUT.exists() else set()
         for seed in a.seeds:
             if seed in done: print(f"run {seed}: done already"); continue
-            r = joint(seed)
+            r = joint(seed, a.correction)
             with OUT.open("a") as f: f.write(json.dumps(r) + "\n")
             print(f"run {seed}: {r['sections']}, pooled {r['pooled_ari']:.3f}, {r['wall_s']} s", flush=True)

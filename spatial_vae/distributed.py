@@ -77,7 +77,8 @@ def check_batch_correction(method: str,  # one of BATCH_CORRECTIONS
     if method == "harmony":
         import importlib.util
         if importlib.util.find_spec("harmonypy") is None:
-            raise ImportError("batch_correction = harmony needs harmonypy, which is not installed: pip install harmonypy")
+            raise ImportError("batch_correction = harmony needs harmonypy, which is not installed: pip install harmonypy "
+                              "(or spatial-vae[harmony])")
 
 @uses_settings(seed="training.seed")
 def harmonize_sections(adata: ad.AnnData,            # a stack of sections with model input in `.obsm[features_key]`

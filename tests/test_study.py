@@ -100,6 +100,9 @@ def test_a_joint_run_refuses_what_it_cannot_do(tmp_path):
     with pytest.raises(KeyError, match="'domain' is not an .obs column of section 'slice_b'"):
         from spatial_vae.pipeline import run_pipeline
         run_pipeline(paths, label_key="domain", progress=False)
+    out = tmp_path / "never"
+    assert main(["run", "--data", str(paths[0]), "--data", str(paths[1]), "--batch-correction", "combat", "--out", str(out), "--quiet"]) == 2
+    assert not out.exists()                                               # refused before any output or work
     batch = tmp_path / "batch.json"; batch.write_text(json.dumps([{"data": [str(p) for p in paths]}]))
     with pytest.raises(ValueError, match="drop --joint and --data"):
         report_runs(build_parser().parse_args(["report", "--batch", str(batch), "--joint", "--data", str(paths[0])]))
