@@ -18,7 +18,7 @@ import torch
 from .graph import edges_to_adjacency, neighbour_mean, spatial_edges
 from .model import SpatialVAE
 from .settings import resolved_defaults, uses_settings
-from .training import (TrainingResult, _batch_edges, _neighbour_batches, _optimiser_step, batch_plan, embed,
+from .training import (EpochLoop, TrainingResult, _batch_edges, _neighbour_batches, batch_plan, embed,
                                   seed_everything, train_spatial_vae, training_inputs)
 
 # %% auto #0
@@ -136,18 +136,22 @@ def _worker(job_dir: str) -> dict:
         gen = torch.Generator().manual_seed(p["seed"] + 7919 * rank)   # each worker its own batches...
         torch.manual_seed(p["seed"] + 7919 * rank)                     # ...and its own sampling noise
         plan = job["plan"]
-        rows = []
-        for epoch in tqdm(range(plan["epochs"]), desc=f"training on {world} workers", disable=not p["progress"] or rank > 0):
-            sums = torch.zeros(len(LOSS_TERMS), dtype=torch.float64)
-            for nodes in _neighbour_batches(adj, plan["seeds_per_batch"], gen, shard, plan["batches_per_epoch"]):
-                x = torch.as_tensor(np.asarray(features[nodes]))
-                c = None if context is None else torch.as_tensor(np.asarray(context[nodes]))
-                terms = _optimiser_step(ddp, optimizer, x, c, _batch_edges(adj, nodes), p["beta"], p["lambda_spatial"])
-                if not torch.isfinite(terms["total"]):
-                    raise FloatingPointError(f"worker {rank}: loss became {float(terms['total'])} at epoch {epoch + 1}")
-                sums += torch.stack([terms[k].detach().double() for k in LOSS_TERMS]) / plan["batches_per_epoch"]
-            dist.all_reduce(sums); sums /= world                       # the epoch's loss, averaged over workers
-            rows.append({"epoch": epoch + 1, **dict(zip(LOSS_TERMS, sums.tolist()))})
+        def reduce(sums):                                              # the epoch's loss, averaged over workers
+            t = torch.tensor([sums[k] for k in LOSS_TERMS], dtype=torch.float64)
+            dist.all_reduce(t); t /= world
+            return dict(zip(LOSS_TERMS, t.tolist()))
+        def batches(epoch):                                            # this worker's seed spots, as many steps as every worker
+            return list(_neighbour_batches(adj, plan["seeds_per_batch"], gen, shard, plan["batches_per_epoch"]))
+        def load(nodes):
+            return (torch.as_tensor(np.asarray(features[nodes])), None if context is None else torch.as_tensor(np.asarray(context[nodes])),
+                    _batch_edges(adj, nodes))
+        loop = EpochLoop(ddp, optimizer, p["beta"], p["lambda_spatial"])   # the single-process trainer's loop (chapter 04)
+        bar = tqdm(desc=f"training on {world} workers", total=plan["epochs"], disable=not p["progress"] or rank > 0)
+        try:
+            loop.run(range(plan["epochs"]), batches, load, reduce=reduce, bar=bar)
+        except FloatingPointError as e: raise FloatingPointError(f"worker {rank}: {e}") from None
+        finally: bar.close()
+        rows = loop.rows
         weights = torch.cat([w.detach().flatten() for w in model.state_dict().values()])
         return {"rank": rank, "spots": len(shard), "history": rows, "weights_sum": float(weights.double().sum()),
                 "state_dict": model.state_dict() if rank == 0 else None}

@@ -31,8 +31,9 @@ from .model import SpatialVAE
 # %% auto #0
 __all__ = ['AUTO_FULL_BATCH_SPOTS', 'AUTO_SMALL_SECTION', 'AUTO_SMALL_BATCH', 'AUTO_BATCH_SIZE', 'seed_everything',
            'deterministic_torch', 'interrupt_at_epoch_end', 'pick_device', 'save_model', 'load_model',
-           'NonFiniteLossError', 'TrainingResult', 'batch_plan', 'embed', 'check_training_parameters',
-           'training_inputs', 'train_spatial_vae', 'plot_loss_history']
+           'NonFiniteLossError', 'TrainingResult', 'batch_plan', 'embed', 'EpochLoop', 'RestoreLastGood', 'SaveEvery',
+           'StopWhenAsked', 'EarlyStopping', 'check_training_parameters', 'training_inputs', 'train_spatial_vae',
+           'plot_loss_history']
 
 # %% ../nbs/04_training.ipynb #12bfe706
 def seed_everything(seed: int,  # seeds Python's `random`, NumPy's global generator and torch
@@ -187,6 +188,80 @@ def embed(model: SpatialVAE,                  # a trained model (moved to `devic
     out = [model.encode(as_t(features, i), as_t(context, i))[0].cpu() for i in range(0, len(features), chunk_size)]
     return torch.cat(out).numpy()
 
+# %% ../nbs/04_training.ipynb #ecc7be08
+class EpochLoop:
+    "Epochs of optimiser steps on the seed loss: the one loop of `train_spatial_vae` and of each DDP worker (chapter 09); checkpoints, NaN rollback, Ctrl-C and early stopping plug in as hooks."
+    def __init__(self, model: torch.nn.Module,       # the model (or its DDP wrapper)
+                 optimizer: torch.optim.Optimizer,   # its optimiser
+                 beta: float,                        # weight of the KL term
+                 lambda_spatial: float,              # weight of the spatial term
+                 rows: list | None = None,           # earlier epochs' loss rows (a resumed run), appended to
+                 steps: list | None = None,          # earlier steps' loss rows, appended to
+                ):
+        self.model, self.optimizer, self.beta, self.lambda_spatial = model, optimizer, beta, lambda_spatial
+        self.rows, self.steps = ([] if rows is None else rows), ([] if steps is None else steps)
+
+    def run(self, epochs: range,         # the epochs to run, e.g. range(start_epoch, epochs)
+            batches,                     # epoch -> a list of batch keys (the epoch's random draws happen here)
+            load,                        # batch key -> (x, context, edges) tensors, built when its step comes
+            hooks: list = (),            # objects with `epoch_end(loop, epoch)` (True stops) and/or `non_finite(loop, epoch, terms)`
+            reduce=None,                 # the epoch's mean terms -> the same averaged over workers (DDP); None: as they are
+            bar=None,                    # a tqdm bar over `epochs`, or None
+           ) -> bool:                    # whether a hook stopped training early
+        "Run `epochs`: per step `_optimiser_step` (a non-finite loss goes to the hooks, which raise), per epoch a row of mean terms, then each hook's `epoch_end`."
+        for epoch in epochs:
+            self.model.train()
+            keys, sums = batches(epoch), {}
+            for key in keys:
+                terms = _optimiser_step(self.model, self.optimizer, *load(key), self.beta, self.lambda_spatial)
+                if not torch.isfinite(terms["total"]):
+                    for hook in hooks:
+                        if hasattr(hook, "non_finite"): hook.non_finite(self, epoch, terms)
+                    raise FloatingPointError(f"loss became {float(terms['total'])} at epoch {epoch + 1}")
+                step = {k: v.item() for k, v in terms.items()}
+                self.steps.append(step)
+                for k, v in step.items(): sums[k] = sums.get(k, 0.0) + v / len(keys)
+            if reduce is not None: sums = reduce(sums)
+            self.rows.append({"epoch": epoch + 1, **sums})
+            if bar is not None: bar.update(); bar.set_postfix(loss=f"{sums['total']:.3f}", spatial=f"{sums['spatial']:.3f}")
+            if any([bool(hook.epoch_end(self, epoch)) for hook in hooks if hasattr(hook, "epoch_end")]): return True
+        return False
+
+class RestoreLastGood:
+    "Hook: keep the weights of the last finished epoch; on a non-finite loss put them back, call `on_failure(epoch)`, and raise `NonFiniteLossError`."
+    def __init__(self, model: torch.nn.Module, on_failure=None):   # `on_failure(epoch)`: e.g. save a checkpoint
+        self.model, self.on_failure = model, on_failure
+        self.good = self._copy()
+    def _copy(self): return {k: v.clone() for k, v in self.model.state_dict().items()}
+    def epoch_end(self, loop, epoch): self.good = self._copy()
+    def non_finite(self, loop, epoch, terms):
+        self.model.load_state_dict(self.good)
+        if self.on_failure is not None: self.on_failure(epoch)
+        raise NonFiniteLossError(f"loss became {float(terms['total'])} at epoch {epoch + 1} (terms: "
+                                 + ", ".join(f"{k}={float(v):.3g}" for k, v in terms.items()) + "); the model was restored to "
+                                 "its last good state. Lower learning_rate or check the input features for extreme values.")
+
+class SaveEvery:
+    "Hook: call `save(n_epochs_done)` every `every` epochs (a checkpoint)."
+    def __init__(self, save, every: int): self.save, self.every = save, int(every)
+    def epoch_end(self, loop, epoch):
+        if (epoch + 1) % self.every == 0: self.save(epoch + 1)
+
+class StopWhenAsked:
+    "Hook: a Ctrl-C caught by `interrupt_at_epoch_end` stops training at the end of the epoch, by raising KeyboardInterrupt there."
+    def __init__(self, ctrl_c): self.ctrl_c = ctrl_c
+    def epoch_end(self, loop, epoch):
+        if self.ctrl_c.requested: raise KeyboardInterrupt
+
+class EarlyStopping:
+    "Hook: stop when the epoch's total loss has not improved by 0.01% for `patience` epochs."
+    def __init__(self, patience: int): self.patience, self.best, self.since = int(patience), None, 0
+    def epoch_end(self, loop, epoch):
+        total = loop.rows[-1]["total"]
+        if self.best is None or total < self.best - 1e-4 * abs(self.best): self.best, self.since = total, 0
+        else: self.since += 1
+        return self.since >= self.patience
+
 # %% ../nbs/04_training.ipynb #10340fee
 def check_training_parameters(epochs: int,           # must be at least 1
                               learning_rate: float,  # must be positive
@@ -277,39 +352,18 @@ def train_spatial_vae(adata: ad.AnnData,                             # a preproc
                                 "history": rows, "steps": step_rows, "generator": gen.get_state(), "torch_rng": torch.get_rng_state(),
                                 "config": model.config}, Path(checkpoint))
 
-    best, since_best, stopped_early = np.inf, 0, False
-    good_state = {k: v.clone() for k, v in model.state_dict().items()}
-    bar = tqdm(range(start_epoch, epochs), desc=progress_label, disable=not progress, initial=start_epoch, total=epochs)
-    epoch = start_epoch
+    def batches(epoch):   # the epoch's batches: one full batch, or seed spots and their neighbours drawn now
+        return [None] if not batch_size else list(_neighbour_batches(adj, plan["seeds_per_batch"], gen))
+    def load(nodes):      # a batch's tensors, built when its step comes
+        if nodes is None: return x_all, c_all, edges_all
+        idx = torch.as_tensor(nodes, device=dev)
+        return x_all[idx], None if c_all is None else c_all[idx], _batch_edges(adj, nodes).to(dev)
+    loop = EpochLoop(model, optimizer, beta, lambda_spatial, rows, step_rows)
+    bar = tqdm(desc=progress_label, disable=not progress, initial=start_epoch, total=epochs)
     with deterministic_torch(), interrupt_at_epoch_end() as ctrl_c:   # exact repeats on CPU; clean Ctrl-C
-        try:
-            for epoch in bar:
-                model.train()
-                batches = [None] if not batch_size else list(_neighbour_batches(adj, plan["seeds_per_batch"], gen))
-                sums = {}
-                for nodes in batches:
-                    if nodes is None: x, c, e = x_all, c_all, edges_all
-                    else:
-                        idx = torch.as_tensor(nodes, device=dev)
-                        x, c, e = x_all[idx], None if c_all is None else c_all[idx], _batch_edges(adj, nodes).to(dev)
-                    terms = _optimiser_step(model, optimizer, x, c, e, beta, lambda_spatial)
-                    if not torch.isfinite(terms["total"]):
-                        model.load_state_dict(good_state); save_checkpoint(epoch)
-                        raise NonFiniteLossError(f"loss became {float(terms['total'])} at epoch {epoch + 1} (terms: "
-                            + ", ".join(f"{k}={float(v):.3g}" for k, v in terms.items()) + "); the model was restored to "
-                            "its last good state. Lower learning_rate or check the input features for extreme values.")
-                    step = {k: v.item() for k, v in terms.items()}
-                    step_rows.append(step)
-                    for k, v in step.items(): sums[k] = sums.get(k, 0.0) + v / len(batches)
-                rows.append({"epoch": epoch + 1, **sums})
-                good_state = {k: v.clone() for k, v in model.state_dict().items()}
-                bar.set_postfix(loss=f"{sums['total']:.3f}", spatial=f"{sums['spatial']:.3f}")
-                if checkpoint and (epoch + 1) % checkpoint_every == 0: save_checkpoint(epoch + 1)
-                if ctrl_c.requested: raise KeyboardInterrupt
-                if early_stopping_patience:
-                    if sums["total"] < best - 1e-4 * abs(best): best, since_best = sums["total"], 0
-                    else: since_best += 1
-                    if since_best >= early_stopping_patience: stopped_early = True; break
+        hooks = [RestoreLastGood(model, save_checkpoint), *([SaveEvery(save_checkpoint, checkpoint_every)] if checkpoint else []),
+                 StopWhenAsked(ctrl_c), *([EarlyStopping(early_stopping_patience)] if early_stopping_patience else [])]
+        try: stopped_early = loop.run(range(start_epoch, epochs), batches, load, hooks, bar=bar)
         except KeyboardInterrupt:
             save_checkpoint(len(rows))
             bar.close()
