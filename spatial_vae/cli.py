@@ -10,8 +10,10 @@ import shutil
 import sys
 from pathlib import Path
 
+from .report import REPORT_OPTIONS   # the settings a report may set (chapter 08; no heavy import)
+
 # %% auto #0
-__all__ = ['RUN_OPTIONS', 'REPORT_OPTIONS', 'auto_or_ints', 'int_or_auto', 'build_parser', 'report_runs', 'run_command', 'main']
+__all__ = ['RUN_OPTIONS', 'auto_or_ints', 'int_or_auto', 'option_spec', 'build_parser', 'report_runs', 'run_command', 'main']
 
 # %% ../nbs/07_cli.ipynb #18796425
 def auto_or_ints(text: str,                        # the option's text, e.g. `auto`, `2` or `0,1,2,3`
@@ -27,25 +29,19 @@ def int_or_auto(text: str,      # the option's text, e.g. `7` or `auto`
     "An option's whole number, or `auto`."
     return "auto" if text.strip() == "auto" else int(text)
 
-RUN_OPTIONS = {  # option: (type, help); defaults come from settings.ini
-    "epochs": (int, "training epochs"), "latent_dim": (int, "latent dimensions"),
-    "beta": (float, "weight of the KL term"), "lambda_spatial": (float, "weight of the spatial smoothness term"),
-    "n_neighbors": (int, "neighbours per spot for --graph knn"), "graph": (str, "spatial graph: auto, hex, square, knn or radius"),
-    "n_domains": (int_or_auto, "number of domains (0: Leiden at --resolution; auto: the most stable K in n_domains_range)"), "resolution": (float, "Leiden resolution"),
-    "cluster_method": (str, "auto, leiden, kmeans or gmm"), "seed": (int, "random seed"),
-    "learning_rate": (float, "Adam learning rate"), "batch_size": (int, "spots per minibatch (0: auto)"),
-    "max_steps": (int, "cap on optimiser steps (0: none)"), "device": (str, "auto, cpu or cuda"),
-    "workers": (int, "DDP worker processes for training (1: none)"),
-    "ensemble": (int, "models whose domains are put to a vote (0: auto, 1: a single model)"),
-    "batch_correction": (str, "several --data sections: center (each section's mean subtracted), harmony (pip install harmonypy) or none"),
-    "n_pcs": (int, "principal components used as model input"), "n_top_genes": (int, "highly variable genes"),
-    "normalization": (str, "auto, pearson or log1p"), "bin_size": (int, "Visium HD: the side in µm of the squares analysed: 2, 8 or 16 (Space Ranger's bins) or a multiple, whose bins are summed"),
-    "smoothing_hops": (int, "embedding smoothing steps before clustering (0: off)"),
-    "refine_hops": (int, "majority-vote label refinement radius in rings (0: off)"),
-    "extra_components": (auto_or_ints, "mixture components fitted beyond n_domains, then merged back by average linkage (0: off); "
-                         "several, e.g. 0,1,2,3: each model is clustered with each and all vote; auto: 0,1,2,3 for 7 domains, "
-                         "0,3,6,9 for 20"),
-}
+RUN_OPTIONS = ("epochs", "latent_dim", "beta", "lambda_spatial", "n_neighbors", "graph", "n_domains", "resolution",
+               "cluster_method", "seed", "learning_rate", "batch_size", "max_steps", "device", "workers", "ensemble",
+               "batch_correction", "n_pcs", "n_top_genes", "normalization", "bin_size", "smoothing_hops", "refine_hops",
+               "extra_components")   # settings that are options of `run`; their types, help and defaults come from settings.ini
+_OPTION_SETTING = {"graph": "method"}                                      # an option named apart from its setting
+_OPTION_TYPES = {"n_domains": int_or_auto, "extra_components": auto_or_ints}   # values a plain type cannot read
+
+def option_spec(name: str,   # an option in RUN_OPTIONS
+               ) -> tuple:   # (type, help): the setting's default's type and its help line (`setting_help`)
+    "An option's type and help, made from its setting in the shipped settings.ini."
+    from spatial_vae.settings import setting_help      # the standard library only: --help stays instant
+    spec = setting_help()[_OPTION_SETTING.get(name, name)]
+    return _OPTION_TYPES.get(name, type(spec["default"])), spec["help"]
 
 def _setting_values() -> dict:
     "Every setting in use (`SPATIAL_VAE_SETTINGS` or the package's settings.ini) by name; empty when the file is broken (a run reports it)."
@@ -55,7 +51,7 @@ def _setting_values() -> dict:
 
 def _with_default(name: str, text: str, values: dict) -> str:
     "An option's help with its default from `values` (`_setting_values`)."
-    value = values.get("method" if name == "graph" else name)
+    value = values.get(_OPTION_SETTING.get(name, name))
     if isinstance(value, tuple): value = ",".join(map(str, value))
     return text if value is None else f"{text} (default: {value})"
 
@@ -77,8 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--quiet", action="store_true", help="no progress bars")
     run.add_argument("--resume", action="store_true",
                      help="continue an interrupted run (Ctrl-C) from its checkpoints, with the same command otherwise")
-    for name, (kind, text) in RUN_OPTIONS.items():
-        run.add_argument(f"--{name.replace('_', '-')}", type=kind, help=_with_default(name, text, defaults), dest="method" if name == "graph" else name)
+    for name in RUN_OPTIONS:
+        kind, text = option_spec(name)
+        run.add_argument(f"--{name.replace('_', '-')}", type=kind, help=_with_default(name, text, defaults), dest=_OPTION_SETTING.get(name, name))
     rep = sub.add_parser("report", help="papermill reports for one or many sections",
                          description="Run the report notebook (papermill) once per section or parameter set.")
     rep.add_argument("--data", type=Path, action="append", default=[], help="a section (repeat for several)")
@@ -95,11 +92,9 @@ def build_parser() -> argparse.ArgumentParser:
                                                   "report: its part for your section, without the worked examples before it")
     rep.add_argument("--quiet", action="store_true", help="no progress bar")
     for name in REPORT_OPTIONS:
-        rep.add_argument(f"--{name.replace('_', '-')}", type=RUN_OPTIONS[name][0], help=_with_default(name, RUN_OPTIONS[name][1], defaults))
+        kind, text = option_spec(name)
+        rep.add_argument(f"--{name.replace('_', '-')}", type=kind, help=_with_default(name, text, defaults))
     return parser
-
-REPORT_OPTIONS = ("epochs", "beta", "lambda_spatial", "latent_dim", "n_neighbors", "n_domains", "resolution", "seed",
-                  "bin_size")
 
 def report_runs(args: argparse.Namespace,  # parsed `report` arguments (`build_parser`)
                ) -> list[dict]:            # each report's parameters: the shared options, then its own
@@ -127,8 +122,7 @@ def run_command(args: argparse.Namespace,  # parsed `run` arguments (`build_pars
     from spatial_vae.outputs import OutputLock, checkpoint_folder, prepare_output_dir   # no heavy imports: checks come first
     for path, flag in [*((d, "--data") for d in args.data or []), (args.settings, "--settings")]:
         if path is not None and not Path(path).exists(): raise FileNotFoundError(f"{flag} {path}: no such file or folder")
-    overrides = {k: getattr(args, "method" if k == "graph" else k) for k in RUN_OPTIONS}
-    overrides["method"] = overrides.pop("graph")
+    overrides = {_OPTION_SETTING.get(k, k): getattr(args, _OPTION_SETTING.get(k, k)) for k in RUN_OPTIONS}
     checkpoints = checkpoint_folder(args.out)           # beside --out: Ctrl-C keeps them for --resume
     with OutputLock(args.out):                          # one run at a time writes to a folder
         prepare_output_dir(args.out, args.overwrite, inputs=[*(args.data or []), args.settings])   # fail before the work, not after

@@ -20,10 +20,28 @@ from pathlib import Path
 from .settings import atomic_write, package_file
 
 # %% auto #0
-__all__ = ['report_template', 'report_parameters', 'chapter_for_section', 'check_report_parameters', 'report_name', 'ReportRun',
-           'run_report', 'run_reports']
+__all__ = ['REPORT_OPTIONS', 'REPORT_INPUTS', 'report_parameters_cell', 'report_template', 'report_parameters',
+           'chapter_for_section', 'check_report_parameters', 'report_name', 'ReportRun', 'run_report', 'run_reports']
 
 # %% ../nbs/08_report.ipynb #39413863
+REPORT_OPTIONS = ("bin_size", "epochs", "beta", "lambda_spatial", "latent_dim", "n_neighbors", "n_domains", "resolution", "seed")   # settings a report may set
+REPORT_INPUTS = {   # the template's other parameters: name -> (default, help)
+    "data": ("None", "Space Ranger outs/ folder or .h5ad (None: the built-in synthetic section); a list of them: one joint run"),
+    "dataset": ("None", "or a downloadable 10x dataset name, e.g. \"Visium_Human_Breast_Cancer\""),
+    "sample_id": ('"synthetic"', "a name for this section in titles and file names"),
+    "features_key": ("None", "use this .obsm matrix as model input instead of preprocessing counts"),
+    "label_key": ("None", ".obs column of expert labels to score against (None: the section's own ground_truth_key)"),
+    "out_dir": ("None", "where the result files go (None: do not write files)")}
+
+def report_parameters_cell() -> str:
+    "The report template's `parameters` cell, made from REPORT_INPUTS and, for each of REPORT_OPTIONS, its setting's help (`setting_help`): None, so settings.ini's value applies."
+    from spatial_vae.settings import setting_help
+    helps = setting_help()
+    lines = [(name, default, text) for name, (default, text) in REPORT_INPUTS.items()]
+    lines += [(name, "None", f"{helps[name]['help']} (None: settings.ini)") for name in REPORT_OPTIONS]
+    width = max(len(f"{n} = {d}") for n, d, _ in lines)
+    return "\n".join(f"{f'{n} = {d}':<{width}}  # {t}" for n, d, t in lines)
+
 def report_template() -> Path:
     "The report notebook that papermill executes."
     path = package_file("report_template.ipynb")      # nbs/report_template.ipynb, shipped inside the package

@@ -13,8 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['SETTINGS_ENV', 'project_root', 'atomic_write', 'package_file', 'settings_path', 'read_settings', 'uses_settings',
-           'resolved_defaults']
+__all__ = ['SETTINGS_ENV', 'project_root', 'atomic_write', 'package_file', 'settings_path', 'read_settings', 'setting_help',
+           'uses_settings', 'resolved_defaults']
 
 # %% ../nbs/00a_settings.ipynb #7791462f
 SETTINGS_ENV = "SPATIAL_VAE_SETTINGS"
@@ -74,6 +74,23 @@ def read_settings(path: str | Path | None = None,  # a settings file; None: `set
         for section, defaults in read_settings(shipped).items():
             values[section] = {**defaults, **values.get(section, {})}
     return values
+
+# %% ../nbs/00a_settings.ipynb #40a895c5
+def setting_help(path: str | Path | None = None,  # a settings file (None: the settings.ini shipped with the package)
+                ) -> dict[str, dict]:             # `{name: {"section", "default", "help"}}`
+    "Every setting's section, default and help: the first line of the comment block above it in the file."
+    path = Path(path) if path else package_file("settings.ini")
+    out, block, section = {}, [], None
+    for line in path.read_text(encoding="utf-8").splitlines():
+        text = line.strip()
+        if text.startswith("[") and text.endswith("]"): section, block = text[1:-1], []
+        elif text.startswith("#"): block.append(text.lstrip("#").strip())
+        elif "=" in text and section:
+            name, value = (t.strip() for t in text.split("=", 1))
+            out[name] = {"section": section, "default": _parse_value(value), "help": block[0] if block else ""}
+            block = []
+        elif not text: block = []
+    return out
 
 # %% ../nbs/00a_settings.ipynb #f710f52b
 def _setting(values: dict, name: str, sections: tuple, renamed: dict):

@@ -83,3 +83,23 @@ def test_a_settings_file_of_ones_own_changes_the_functions(tmp_path, monkeypatch
     assert adata.obsm["X_pca"].shape[1] == 12
     result = train_spatial_vae(adata, spatial_edges(adata), progress=False)
     assert adata.obsm["X_spatial_vae"].shape[1] == 5 and len(result.steps) == 7
+
+
+def test_options_and_report_parameters_are_made_from_the_settings():
+    "CLI options and the report's parameters cell take type, help and default from settings.ini: none is written twice."
+    import json
+    from spatial_vae.cli import RUN_OPTIONS, build_parser, option_spec
+    from spatial_vae.report import REPORT_OPTIONS, report_parameters_cell, report_template
+    from spatial_vae.settings import setting_help
+    helps = setting_help()
+    for name in RUN_OPTIONS:
+        kind, text = option_spec(name)
+        assert text and text == helps["method" if name == "graph" else name]["help"], name
+    assert set(REPORT_OPTIONS) <= set(RUN_OPTIONS)
+    usage = build_parser().parse_args(["run", "--epochs", "7", "--extra-components", "0,2", "--n-domains", "auto"])
+    assert (usage.epochs, usage.extra_components, usage.n_domains) == (7, (0, 2), "auto")   # typed as the settings are
+    cells = json.loads(report_template().read_text())["cells"]
+    cell = "".join(next(c for c in cells if "parameters" in c["metadata"].get("tags", []))["source"])
+    assert cell == report_parameters_cell(), (
+        "nbs/report_template.ipynb's parameters cell is generated: set its source to spatial_vae.report.report_parameters_cell()")
+    assert all(f"{name} = None" in cell for name in REPORT_OPTIONS)     # settings.ini's value applies unless a report sets one
