@@ -15,7 +15,7 @@ from .report import REPORT_OPTIONS   # the settings a report may set (chapter 08
 # %% auto #0
 __all__ = ['RUN_OPTIONS', 'auto_or_ints', 'int_or_auto', 'option_spec', 'build_parser', 'report_runs', 'run_command', 'main']
 
-# %% ../nbs/07_cli.ipynb #18796425
+# %% ../nbs/07_cli.ipynb #4477866c
 def auto_or_ints(text: str,                        # the option's text, e.g. `auto`, `2` or `0,1,2,3`
                 ) -> str | int | tuple[int, ...]:  # `auto`, one integer, or a tuple of several
     "An option's `auto`, integer, or several integers separated by commas (`0,1,2,3`) as a tuple."
@@ -55,6 +55,7 @@ def _with_default(name: str, text: str, values: dict) -> str:
     if isinstance(value, tuple): value = ",".join(map(str, value))
     return text if value is None else f"{text} (default: {value})"
 
+# %% ../nbs/07_cli.ipynb #f1bc8379
 def build_parser() -> argparse.ArgumentParser:
     "The `spatial-vae` argument parser: `run` and `report` subcommands."
     defaults = _setting_values()                        # read once for every option's help
@@ -96,6 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
         rep.add_argument(f"--{name.replace('_', '-')}", type=kind, help=_with_default(name, text, defaults))
     return parser
 
+# %% ../nbs/07_cli.ipynb #1878cc17
 def report_runs(args: argparse.Namespace,  # parsed `report` arguments (`build_parser`)
                ) -> list[dict]:            # each report's parameters: the shared options, then its own
     "The batch a `report` command asks for: `--batch` entries, else one run per --data/--dataset, else the built-in section."

@@ -28,7 +28,7 @@ __all__ = ['CLUSTER_METHODS', 'CLUSTER_STARTS', 'DOMAINS_PER_SPARE', 'fit_sample
            'consensus_domains', 'domain_confidence', 'domain_count_stability', 'choose_n_domains', 'stability_record',
            'stability_table', 'plot_domain_count_stability', 'domain_tree', 'coarser_domains', 'plot_domain_tree']
 
-# %% ../nbs/05_domains.ipynb #64e38ce2
+# %% ../nbs/05_domains.ipynb #17706271
 CLUSTER_METHODS = ("auto", "leiden", "kmeans", "gmm")
 CLUSTER_STARTS = 10   # k-means and mixture restarts, the best kept: fewer bad optima
 DOMAINS_PER_SPARE = 7  # `extra_components = auto`: one more spare per fit for every 7 domains (0-3 suited DLPFC's 7 layers)
@@ -88,6 +88,7 @@ def merge_closest_components(means: np.ndarray,                     # component 
     white = np.asarray(means, dtype=np.float64) if covariance is None else whiten_means(means, covariance)
     return fcluster(linkage(white, method="average"), n_keep, criterion="maxclust") - 1
 
+# %% ../nbs/05_domains.ipynb #181dad66
 @uses_settings("evaluation", method="evaluation.cluster_method")
 def check_clustering_arguments(
     method: str | None = None,                                    # auto, leiden, kmeans or gmm (None: settings.ini [evaluation])

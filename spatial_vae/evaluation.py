@@ -48,7 +48,7 @@ def spatial_coherence(adata: ad.AnnData,                       # a section with 
     if edges.shape[1] == 0: return float("nan")
     return float((codes[edges[0]] == codes[edges[1]]).mean())
 
-# %% ../nbs/05_evaluation.ipynb #5f39332c
+# %% ../nbs/05_evaluation.ipynb #0285802e
 _UMAP_KERNELS = ("umap.umap_.smooth_knn_dist", "umap.umap_.compute_membership_strengths",
                 "umap.layouts._nb_optimize_layout_euclidean_single_epoch")
 
@@ -94,6 +94,7 @@ def latent_umap(adata: ad.AnnData,               # a section with an embedding i
     adata.obsm[key_added or f"{use_rep}_umap"] = coords
     return coords
 
+# %% ../nbs/05_evaluation.ipynb #302908eb
 def domain_palette(n: int,  # how many colours
                   ) -> list[str]:
     "`n` colours that stay apart from each other and from an H&E stain: tab10 up to 10, then scanpy's 102-colour palette without its pale colours (pale pinks vanish on pink tissue)."
@@ -132,6 +133,7 @@ def color_domains(adata: ad.AnnData,                      # a section with domai
     adata.uns[f"{domain_key}_colors"] = [palette[m] for m in matched]
     return adata.uns[f"{domain_key}_colors"]
 
+# %% ../nbs/05_evaluation.ipynb #5d56bc15
 def _map_view(adata: ad.AnnData, keys: list[str]) -> ad.AnnData:
     "A light copy for plotting: the `keys` columns without empty categories, their colours, coordinates and images; the section is left as it is."
     obs = adata.obs[keys].copy()

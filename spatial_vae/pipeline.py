@@ -42,7 +42,7 @@ __all__ = ['SECTION_KEY', 'peak_memory_mb', 'merged_settings', 'preprocessing_ar
            'domains_from_settings', 'training_arguments', 'PipelineResult', 'run_pipeline', 'load_study',
            'ensemble_size', 'train_from_settings', 'write_outputs']
 
-# %% ../nbs/06_pipeline.ipynb #3d411060
+# %% ../nbs/06_pipeline.ipynb #68a1bf8a
 def peak_memory_mb() -> float:
     "This process's peak resident memory so far, in MB (Linux and macOS)."
     import resource, sys
@@ -101,6 +101,7 @@ def spare_counts_from_settings(settings: dict[str, dict],  # settings (`merged_s
     values = list(dict.fromkeys(int(n) for n in counts))
     return values[:1] if resolved_cluster_method(e["cluster_method"], e["n_domains"]) == "leiden" else values
 
+# %% ../nbs/06_pipeline.ipynb #41a7bdc6
 def _smoothed(adata, edges, settings, use_rep) -> str:
     "`.obsm[use_rep]` smoothed over the graph (`smoothing_hops`) into `.obsm[use_rep + '_smoothed']`; returns the key to cluster."
     hops = settings["evaluation"]["smoothing_hops"]
@@ -163,6 +164,7 @@ def domains_from_settings(adata: ad.AnnData,          # a section with its train
             f"to {asked - len(labels.cat.categories)} of them (too small, or too close to another); ask for fewer domains")
     return rep
 
+# %% ../nbs/06_pipeline.ipynb #9ed887bf
 def training_arguments(settings: dict[str, dict],  # merged settings (`merged_settings`)
                       ) -> dict:                   # keyword arguments for `train_spatial_vae`
     "`train_spatial_vae`'s keyword arguments from (merged) settings: the model, loss and training sections."
@@ -215,6 +217,7 @@ def run_pipeline(data: str | Path | ad.AnnData | list | dict | None = None,  # S
     with threadpool_limits(threads if threads >= 1 else None):
         return _pipeline_steps(data, dataset, s, features_key, label_key, progress, checkpoints, resume)
 
+# %% ../nbs/06_pipeline.ipynb #889e2133
 SECTION_KEY = "section"   # the .obs column that names each spot's section in a joint run
 
 def _is_study(data) -> bool: return isinstance(data, (list, tuple, dict))
@@ -267,6 +270,7 @@ def _study_note(adata: ad.AnnData) -> list[str]:
             f"{name}: Visium HD, {p['bins']:,} bins of {p['bin_size_um']:g} µm summed into {p['squares']:,} squares of {p['square_um']:g} µm"
             for name, p in study.get("pooled", {}).items()]
 
+# %% ../nbs/06_pipeline.ipynb #4876312b
 def _ensemble_note(settings: dict[str, dict], n_spots: int) -> list[str]:
     "A note when `ensemble = 0` (auto) trains one model because the section is large: no vote, so no per-spot confidence."
     if int(settings["training"]["ensemble"]) or ensemble_size(settings, n_spots) > 1: return []

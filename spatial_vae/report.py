@@ -23,7 +23,7 @@ from .settings import atomic_write, package_file
 __all__ = ['REPORT_OPTIONS', 'REPORT_INPUTS', 'report_parameters_cell', 'report_template', 'report_parameters',
            'chapter_for_section', 'check_report_parameters', 'report_name', 'ReportRun', 'run_report', 'run_reports']
 
-# %% ../nbs/08_report.ipynb #39413863
+# %% ../nbs/08_report.ipynb #213ec3d4
 REPORT_OPTIONS = ("bin_size", "epochs", "beta", "lambda_spatial", "latent_dim", "n_neighbors", "n_domains", "resolution", "seed")   # settings a report may set
 REPORT_INPUTS = {   # the template's other parameters: name -> (default, help)
     "data": ("None", "Space Ranger outs/ folder or .h5ad (None: the built-in synthetic section); a list of them: one joint run"),
@@ -42,6 +42,7 @@ def report_parameters_cell() -> str:
     width = max(len(f"{n} = {d}") for n, d, _ in lines)
     return "\n".join(f"{f'{n} = {d}':<{width}}  # {t}" for n, d, t in lines)
 
+# %% ../nbs/08_report.ipynb #a7bd059c
 def report_template() -> Path:
     "The report notebook that papermill executes."
     path = package_file("report_template.ipynb")      # nbs/report_template.ipynb, shipped inside the package
@@ -56,6 +57,7 @@ def report_parameters(notebook: str | Path | None = None,  # a chapter to run in
     if not notebook.is_file(): raise FileNotFoundError(f"--chapter {notebook}: no such notebook")
     return set(pm.inspect_notebook(str(notebook)))
 
+# %% ../nbs/08_report.ipynb #1bbfe711
 def _defines_only(cell) -> bool:
     "Whether a code cell only defines: an nbdev export cell, or nothing but imports (what a chapter's later cells need)."
     import ast
@@ -85,6 +87,7 @@ def _absolute(value):
     if isinstance(value, list): return [_absolute(v) for v in value]
     return str(Path(value).expanduser().resolve()) if isinstance(value, (str, os.PathLike)) else value
 
+# %% ../nbs/08_report.ipynb #15b38dd5
 def check_report_parameters(params: dict,            # one report's parameters, e.g. a `--batch` entry
                             declared: set[str],      # names the template declares (`report_parameters()`)
                             where: str = "report"):  # how messages name this entry, e.g. "b.json entry 2"
@@ -111,6 +114,7 @@ def report_name(params: dict,                      # one report's parameters: it
     if not name: raise ValueError(f"cannot make a report folder name from {raw!r}: give the run a 'name' of letters, digits, '_', '-' or '.'")
     return name
 
+# %% ../nbs/08_report.ipynb #a91ecaa6
 @dataclass
 class ReportRun:
     "The outcome of one report: its folder, and the error if it failed."
