@@ -6,7 +6,8 @@ each section alone (bench/run.py's preset for today's default, same seeds, label
 section: ARI against the layers. Pooled: ARI of all spots' labels against all spots' layers, which is only high when
 the same domain carries the same label in both sections. One JSON line per joint run in bench/results/study.jsonl;
 `--table` writes bench/study.md. Caveat: the two files hold 5,000 genes each and share 2,340, so the joint run sees
-fewer genes than either section alone (the run's note says so); part of a per-section difference may be that.
+fewer genes than either section alone (the run's note says so). Measured with `--alone`: alone on the
+shared genes each section scores higher than on all its genes, so the gene set does not explain 151673's lower joint score.
 
     uv run python bench/study.py --seeds 0 1 2 3 4
     uv run python bench/study.py --table
@@ -18,6 +19,7 @@ so that no two copies are the same data. One joint default run from the stacked 
 timed from reading to the end of the pipeline plus writing the outputs, with the run's peak memory; one JSON line
 per run in bench/results/study_scale.jsonl, table in bench/study.md.
 
+    uv run python bench/study.py --alone --seeds 0 1 2 3 4   # each section alone, on all genes and on the shared ones
     uv run python bench/study.py --scale 12
     uv run python bench/study.py --scale 12 --ensemble 5     # the vote over five models, as on a single section
 """
@@ -57,6 +59,35 @@ def joint(seed: int, correction: str = "center") -> dict:
     return {"seed": seed, "correction": correction, "model_seeds": list(range(5 * seed, 5 * seed + 5)), "pooled_ari": r.metrics["ari"],
             "sections": {s: r.metrics["sections"][s]["ari"] for s in PAIR}, "wall_s": round(time.perf_counter() - t0, 1),
             "version": VERSION}
+
+
+ALONE_OUT = HERE / "results" / "study_alone.jsonl"
+
+
+def alone(seed: int) -> list[dict]:
+    "Each section alone through run_pipeline with the joint run's model seeds, on all its genes and on the genes both files share."
+    from spatial_vae.pipeline import run_pipeline
+    sections = {s: _read(s) for s in PAIR}
+    shared = sorted(set(sections[PAIR[0]].var_names) & set(sections[PAIR[1]].var_names))
+    rows = []
+    for s, a in sections.items():
+        for genes, data in (("all", a), ("shared", a[:, shared].copy())):
+            r = run_pipeline(data, n_domains=7, label_key=LABEL, seed=5 * seed, progress=False)
+            rows.append({"seed": seed, "section": s, "genes": genes, "n_genes": int(data.n_vars), "ari": r.metrics["ari"], "version": VERSION})
+    return rows
+
+
+def alone_table() -> list[str]:
+    if not ALONE_OUT.exists(): return []
+    d = pd.DataFrame([json.loads(l) for l in ALONE_OUT.read_text().splitlines() if l.strip()])
+    lines = ["", "## Alone, on all genes and on the shared genes", "",
+             "Each section alone (`--alone`: `run_pipeline` with the joint runs' model seeds), on its own 5,000 genes and on the "
+             "2,340 genes the two files share, which is all a joint run sees: how much of a joint run's per-section difference is "
+             "the gene set. Mean ± sd (runs).", "", "| genes | " + " | ".join(PAIR) + " |", "|---|---|---|"]
+    for genes, g in d.groupby("genes", sort=False):
+        cells = [g[g.section == s].ari for s in PAIR]
+        lines.append(f"| {genes} | " + " | ".join(f"{c.mean():.3f} ± {c.std():.3f} ({len(c)})" for c in cells) + " |")
+    return lines
 
 
 def scale(n_sections: int, seed: int = 0, ensemble: int | None = None) -> dict:
@@ -133,7 +164,7 @@ def table() -> str:
                      + f" | {r['pooled_ari']:.3f} | {r['wall_s']} | {r['version']} |")
     for s in seps:
         lines.append(f"| {s['seed']} | separately | " + " | ".join(f"{s['sections'][x]:.3f}" for x in PAIR) + f" | {s['pooled_ari']:.3f} | | |")
-    return "\n".join(lines + scale_table()) + "\n"
+    return "\n".join(lines + alone_table() + scale_table()) + "\n"
 
 
 if __name__ == "__main__":
@@ -141,10 +172,18 @@ if __name__ == "__main__":
     p.add_argument("--seeds", nargs="*", type=int, default=[0, 1, 2, 3, 4])
     p.add_argument("--table", action="store_true")
     p.add_argument("--correction", default="center", help="batch_correction of the joint runs: center, harmony or none")
+    p.add_argument("--alone", action="store_true", help="each section alone on all and on the shared genes, --seeds")
     p.add_argument("--scale", type=int, help="one joint run over this many thinned copies of the two sections")
     p.add_argument("--ensemble", type=int, help="with --scale: models in the vote (default: settings.ini, one model above 20,000 spots)")
     a = p.parse_args()
-    if a.scale:
+    if a.alone:
+        done = {json.loads(l)["seed"] for l in ALONE_OUT.read_text().splitlines()} if ALONE_OUT.exists() else set()
+        for seed in a.seeds:
+            if seed in done: continue
+            rows = alone(seed)
+            with ALONE_OUT.open("a") as f: f.write("".join(json.dumps(r) + "\n" for r in rows))
+            print(f"seed {seed}: " + ", ".join(f"{r['section']} {r['genes']} {r['ari']:.3f}" for r in rows), flush=True)
+    elif a.scale:
         r = scale(a.scale, ensemble=a.ensemble)
         with SCALE_OUT.open("a") as f: f.write(json.dumps(r) + "\n")
         print(f"{r['n_sections']} sections, {r['n_spots']:,} spots: {r['wall_s']} s, peak {r['peak_memory_mb']} MB, "
