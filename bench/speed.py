@@ -34,6 +34,8 @@ VERSION_NOTES = {
     "759a31a": "the lean default (300 steps of ~512-spot minibatches, torch mixture, cached UMAP kernels), measured on "
                "2026-12-01 while one benchmark process (bench/run.py, one thread) ran beside the pairs",
     "f0196a0": "the lean default with full batches up to 2,048 spots (STARmap), measured on 2026-12-01, idle machine",
+    "de9419a": "the same default run as f0196a0 (the evening's commits changed no step of it: labels, embedding and UMAP "
+               "byte-identical on 151673 and the built-in section), measured on 2026-12-01 evening, idle machine",
 }
 SECTIONS = {  # name: (file under the shared data folder, label column, domains)
     "DLPFC_151673": ("DLPFC_151673/DLPFC_151673.h5ad", "layer_guess_reordered", 7),
