@@ -39,6 +39,8 @@ def report_parameters_cell() -> str:
     helps = setting_help()
     lines = [(name, default, text) for name, (default, text) in REPORT_INPUTS.items()]
     lines += [(name, "None", f"{helps[name]['help']} (None: settings.ini)") for name in REPORT_OPTIONS]
+    for name, _, text in lines:   # papermill skips a parameter line holding a second '=': the parameter would vanish
+        if "=" in text: raise ValueError(f"the help of {name!r} holds '=', which papermill cannot parse in a parameters cell: {text!r}")
     width = max(len(f"{n} = {d}") for n, d, _ in lines)
     return "\n".join(f"{f'{n} = {d}':<{width}}  # {t}" for n, d, t in lines)
 
@@ -75,17 +77,18 @@ def chapter_for_section(chapter: str | Path,  # a chapter notebook with a cell t
     start = next((i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", [])), None)
     if start is None: raise ValueError(f"--chapter {chapter}: no cell is tagged 'parameters', so the chapter has no part for your section")
     if start and nb.cells[start - 1].cell_type == "markdown": start -= 1      # that part's heading ("## Your section")
-    kept = [c for i, c in enumerate(nb.cells[:start]) if _defines_only(c)]
+    head = nb.cells[:1] if start else []                                       # the title, unless the part starts the notebook
+    kept = [c for c in nb.cells[len(head):start] if _defines_only(c)]
     note = nbformat.v4.new_markdown_cell(f"> `spatial-vae report --chapter` ran this chapter's part for your section with its definitions; "
-                                         f"the other {start - 1 - len(kept)} cells before it (worked examples on the built-in section, and their text) were left out "
+                                         f"the other {start - len(head) - len(kept)} cells before it (worked examples on the built-in section, and their text) were left out "
                                          f"(the whole chapter: `{Path(chapter).name}`).")
-    nb.cells = nb.cells[:1] + [note] + [c for c in kept if c is not nb.cells[0]] + nb.cells[start:]
+    nb.cells = head + [note] + kept + nb.cells[start:]
     return nb
 
 def _absolute(value):
     "A report's `data`, as paths from where the command was run (the notebook runs in its report folder)."
     if isinstance(value, list): return [_absolute(v) for v in value]
-    return str(Path(value).expanduser().resolve()) if isinstance(value, (str, os.PathLike)) else value
+    return str(Path(value).expanduser().resolve()) if isinstance(value, (str, os.PathLike)) and str(value) else value
 
 # %% ../nbs/08_report.ipynb #15b38dd5
 def check_report_parameters(params: dict,            # one report's parameters, e.g. a `--batch` entry
@@ -159,6 +162,7 @@ def run_report(params: dict,                  # one report's parameters (the tem
     import papermill as pm
     declared = report_parameters(chapter)
     check_report_parameters(params, declared)
+    notebook = str(report_template()) if chapter is None else chapter_for_section(chapter)   # before any folder is made
     name = report_name(params, chapter)
     folder = Path(out) / name
     if folder.exists() and any(folder.iterdir()) and not overwrite:
@@ -171,7 +175,7 @@ def run_report(params: dict,                  # one report's parameters (the tem
     partial = folder / ".report.partial.ipynb"
     try:
         with _stderr_to(folder / "kernel.log"), _inline_figures():   # the kernel's own warnings are a log, not a message
-            pm.execute_notebook(str(report_template()) if chapter is None else chapter_for_section(chapter), str(partial), parameters=nb_params, kernel_name=kernel,
+            pm.execute_notebook(notebook, str(partial), parameters=nb_params, kernel_name=kernel,
                                 progress_bar=False, cwd=str(folder))
     except Exception as e:
         failed = folder / "report.failed.ipynb"

@@ -9,6 +9,7 @@ import configparser
 import functools
 import inspect
 import os
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -87,6 +88,7 @@ def setting_help(path: str | Path | None = None,  # a settings file (None: the s
         elif text.startswith("#"): block.append(text.lstrip("#").strip())
         elif "=" in text and section:
             name, value = (t.strip() for t in text.split("=", 1))
+            value = re.split(r"\s[#;]", value)[0].strip()   # an inline comment, as read_settings drops it
             out[name] = {"section": section, "default": _parse_value(value), "help": block[0] if block else ""}
             block = []
         elif not text: block = []

@@ -211,7 +211,7 @@ class EpochLoop:
         "Run `epochs`: per step `_optimiser_step` (a non-finite loss goes to the hooks, which raise), per epoch a row of mean terms, then each hook's `epoch_end`."
         for epoch in epochs:
             self.model.train()
-            keys, sums = batches(epoch), {}
+            keys, sums, self.epoch_start = batches(epoch), {}, len(self.steps)
             for key in keys:
                 terms = _optimiser_step(self.model, self.optimizer, *load(key), self.beta, self.lambda_spatial)
                 if not torch.isfinite(terms["total"]):
@@ -228,7 +228,7 @@ class EpochLoop:
         return False
 
 class RestoreLastGood:
-    "Hook: keep the weights of the last finished epoch; on a non-finite loss put them back, call `on_failure(epoch)`, and raise `NonFiniteLossError`."
+    "Hook: keep the weights of the last finished epoch; on a non-finite loss put them back (and drop the failed epoch's step rows), call `on_failure(epoch)`, and raise `NonFiniteLossError`."
     def __init__(self, model: torch.nn.Module, on_failure=None):   # `on_failure(epoch)`: e.g. save a checkpoint
         self.model, self.on_failure = model, on_failure
         self.good = self._copy()
@@ -236,6 +236,7 @@ class RestoreLastGood:
     def epoch_end(self, loop, epoch): self.good = self._copy()
     def non_finite(self, loop, epoch, terms):
         self.model.load_state_dict(self.good)
+        del loop.steps[loop.epoch_start:]   # the failed epoch's steps: a resumed run redoes them
         if self.on_failure is not None: self.on_failure(epoch)
         raise NonFiniteLossError(f"loss became {float(terms['total'])} at epoch {epoch + 1} (terms: "
                                  + ", ".join(f"{k}={float(v):.3g}" for k, v in terms.items()) + "); the model was restored to "
@@ -254,12 +255,13 @@ class StopWhenAsked:
         if self.ctrl_c.requested: raise KeyboardInterrupt
 
 class EarlyStopping:
-    "Hook: stop when the epoch's total loss has not improved by 0.01% for `patience` epochs."
-    def __init__(self, patience: int): self.patience, self.best, self.since = int(patience), None, 0
+    "Hook: stop when the epoch's total loss has not improved by 0.01% for `patience` epochs (a resumed run counts its earlier epochs)."
+    def __init__(self, patience: int): self.patience, self.best, self.since, self.seen = int(patience), None, 0, 0
     def epoch_end(self, loop, epoch):
-        total = loop.rows[-1]["total"]
-        if self.best is None or total < self.best - 1e-4 * abs(self.best): self.best, self.since = total, 0
-        else: self.since += 1
+        for row in loop.rows[self.seen:]:   # every epoch not yet counted: after a resume, the checkpoint's too
+            if self.best is None or row["total"] < self.best - 1e-4 * abs(self.best): self.best, self.since = row["total"], 0
+            else: self.since += 1
+        self.seen = len(loop.rows)
         return self.since >= self.patience
 
 # %% ../nbs/04_training.ipynb #10340fee

@@ -139,3 +139,14 @@ def test_a_chapter_runs_on_a_section_without_its_examples(tmp_path, monkeypatch)
     assert not [o for o in outputs if o.get("output_type") == "error" or o.get("name") == "stderr"]
     assert "synthetic_visium()" not in json.dumps([c["source"] for c in cells])   # the built-in examples were left out
     assert main(["report", "--chapter", str(NBS / "06_pipeline.ipynb"), "--out", "reports"]) == 2   # no part for a section
+
+
+def test_a_chapter_whose_part_starts_it_is_not_doubled(tmp_path):
+    "A notebook whose first cell is the parameters cell: kept once, so papermill's injected values are not reset."
+    import nbformat
+    from spatial_vae.report import chapter_for_section
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1", metadata={"tags": ["parameters"]}),
+                                         nbformat.v4.new_code_cell("print(x)")])
+    nbformat.write(nb, tmp_path / "c.ipynb")
+    cells = chapter_for_section(tmp_path / "c.ipynb").cells
+    assert [c.source for c in cells[1:]] == ["x = 1", "print(x)"] and "the other 0 cells" in cells[0].source

@@ -96,6 +96,7 @@ def test_options_and_report_parameters_are_made_from_the_settings():
         kind, text = option_spec(name)
         assert text and text == helps["method" if name == "graph" else name]["help"], name
     assert set(REPORT_OPTIONS) <= set(RUN_OPTIONS)
+    assert all(option_spec(n)[0] is float for n in ("beta", "lambda_spatial", "learning_rate", "resolution"))   # 0.5 must parse
     usage = build_parser().parse_args(["run", "--epochs", "7", "--extra-components", "0,2", "--n-domains", "auto"])
     assert (usage.epochs, usage.extra_components, usage.n_domains) == (7, (0, 2), "auto")   # typed as the settings are
     cells = json.loads(report_template().read_text())["cells"]
