@@ -12,6 +12,7 @@ shared genes each section scores higher than on all its genes, so the gene set d
     uv run python bench/study.py --seeds 0 1 2 3 4
     uv run python bench/study.py --table
     uv run --with harmonypy python bench/study.py --correction harmony --seeds 0 1 2 3 4   # Harmony instead of centring
+    uv run python bench/study.py --correction covariate --seeds 0 1 2 3 4   # the section given to the decoder instead
 
 Scale (`--scale 12`): a study of 12 sections, as in issue 24 (about 47,000 spots), stacked from the development data:
 151673 and 151674 six times each, every copy's counts thinned binomially (keep each count with p = 0.9, its own seed)
@@ -171,7 +172,7 @@ if __name__ == "__main__":
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--seeds", nargs="*", type=int, default=[0, 1, 2, 3, 4])
     p.add_argument("--table", action="store_true")
-    p.add_argument("--correction", default="center", help="batch_correction of the joint runs: center, harmony or none")
+    p.add_argument("--correction", default="center", help="batch_correction of the joint runs: center, harmony, covariate or none")
     p.add_argument("--alone", action="store_true", help="each section alone on all and on the shared genes, --seeds")
     p.add_argument("--scale", type=int, help="one joint run over this many thinned copies of the two sections")
     p.add_argument("--ensemble", type=int, help="with --scale: models in the vote (default: settings.ini, one model above 20,000 spots)")

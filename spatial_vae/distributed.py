@@ -67,7 +67,7 @@ def center_sections(adata: ad.AnnData,            # a stack of sections with mod
     adata.obsm[features_key] = X
     return X
 
-BATCH_CORRECTIONS = ("center", "harmony", "none")
+BATCH_CORRECTIONS = ("center", "harmony", "covariate", "none")
 
 def check_batch_correction(method: str,  # one of BATCH_CORRECTIONS
                           ) -> None:
@@ -98,20 +98,21 @@ def harmonize_sections(adata: ad.AnnData,            # a stack of sections with 
 def correct_sections(adata: ad.AnnData,              # a stack of sections with model input in `.obsm[features_key]`
                      features_key: str = "X_pca",    # the features to correct
                      section_key: str = "section",   # the `.obs` column that names each spot's section
-                     method: str | None = None,      # center, harmony or none (None: settings.ini [data] batch_correction)
+                     method: str | None = None,      # center, harmony, covariate or none (None: settings.ini [data] batch_correction)
                      seed: int | None = None,        # Harmony's random state (None: settings.ini [training] seed)
                     ) -> str:                        # what was done, for the run's notes
-    "Keep section-level technical differences out of a stack's model input by `method`: `center_sections`, `harmonize_sections`, or nothing."
+    "Keep section-level technical differences out of a stack's model input by `method`: `center_sections`, `harmonize_sections`, or nothing (`none`, and `covariate`, where training gives the decoder the section instead)."
     check_batch_correction(method)
     if section_key not in adata.obs: raise KeyError(f".obs[{section_key!r}] not found: stack the sections with stack_sections")
     if method == "center": center_sections(adata, features_key, section_key); return "each section's mean features were subtracted (batch_correction = center)"
     if method == "harmony": harmonize_sections(adata, features_key, section_key, seed); return "Harmony corrected the features by section (batch_correction = harmony)"
+    if method == "covariate": return "the decoder was given each spot's section, one-hot (batch_correction = covariate)"
     return "the sections' features were not corrected (batch_correction = none)"
 
 
 # %% ../nbs/09_distributed.ipynb #d7e89c63
 LOSS_TERMS = ("total", "reconstruction", "kl", "spatial")
-_UNSUPPORTED = ("checkpoint", "resume", "early_stopping_patience")   # single-process features
+_UNSUPPORTED = ("checkpoint", "resume", "early_stopping_patience", "covariate_key")   # single-process features
 
 def _worker(job_dir: str) -> dict:
     "One DDP worker, run by torch's elastic launcher: trains on its share of seed spots, gradients averaged every step."

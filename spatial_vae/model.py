@@ -33,6 +33,7 @@ class SpatialVAE(nn.Module):
                  hidden_dims: tuple[int, ...] | None = None,  # encoder widths, reversed in the decoder (None: settings.ini [model])
                  dropout: float | None = None,                # dropout in [0, 1) after each hidden layer (None: settings.ini [model])
                  n_context: int = 0,                          # width of the neighbourhood context the encoder also sees; 0: none
+                 n_covariates: int = 0,                       # width of a one-hot covariate (a section) the decoder also sees; 0: none
                 ):
         super().__init__()
         for name, value in dict(n_input=n_input, latent_dim=latent_dim).items():
@@ -40,13 +41,15 @@ class SpatialVAE(nn.Module):
         if any(h < 1 for h in hidden_dims): raise ValueError(f"hidden_dims must be positive, got {hidden_dims}")
         if not 0 <= dropout < 1: raise ValueError(f"dropout must be in [0, 1), got {dropout}")
         if n_context < 0: raise ValueError(f"n_context must be >= 0, got {n_context}")
+        if n_covariates < 0: raise ValueError(f"n_covariates must be >= 0, got {n_covariates}")
         self.config = dict(n_input=int(n_input), latent_dim=int(latent_dim), hidden_dims=tuple(int(h) for h in hidden_dims),
                            dropout=dropout, n_context=int(n_context))
+        if n_covariates: self.config["n_covariates"] = int(n_covariates)   # absent when 0: older saved models load as before
         hidden, n_in = list(hidden_dims), n_input + n_context
         self.encoder = mlp([n_in, *hidden], dropout) if hidden else nn.Identity()
         width = hidden[-1] if hidden else n_in
         self.to_mu, self.to_logvar = nn.Linear(width, latent_dim), nn.Linear(width, latent_dim)
-        self.decoder = mlp([latent_dim, *hidden[::-1], n_input], dropout)
+        self.decoder = mlp([latent_dim + n_covariates, *hidden[::-1], n_input], dropout)
 
     def encode(self, x: torch.Tensor, context: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         "(mu, logvar) of each spot from its features `x` and, for a context model, its neighbourhood `context`."
@@ -62,7 +65,10 @@ class SpatialVAE(nn.Module):
         eps = torch.randn(mu.shape, dtype=mu.dtype).to(mu.device)      # CPU generator: the same noise on any device
         return mu + torch.exp(0.5 * logvar) * eps
 
-    def forward(self, x: torch.Tensor, context: torch.Tensor | None = None):
+    def forward(self, x: torch.Tensor, context: torch.Tensor | None = None, covariates: torch.Tensor | None = None):
         mu, logvar = self.encode(x, context)
         z = self.reparameterize(mu, logvar)
+        if self.config.get("n_covariates"):   # the decoder explains what the covariate explains: z need not encode it
+            if covariates is None: raise ValueError("this model was built with n_covariates > 0: pass the covariates")
+            return self.decoder(torch.cat([z, covariates], dim=1)), mu, logvar, z
         return self.decoder(z), mu, logvar, z

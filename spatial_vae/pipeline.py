@@ -389,6 +389,8 @@ def train_from_settings(adata: ad.AnnData,              # the preprocessed secti
                        ) -> TrainingResult:
     "Train as settings say (one process or DDP `workers`); an ensemble's extra models (seeds seed+1, …) go to `.obsm['X_spatial_vae_member<i>']`. Returns the first model's result, with the others' keys in `member_keys`."
     t, kwargs = settings["training"], training_arguments(settings)
+    if settings["data"]["batch_correction"] == "covariate" and "spatial_vae_study" in adata.uns:
+        kwargs["covariate_key"] = SECTION_KEY   # a joint run: the decoder sees each spot's section (chapter 09)
     if checkpoint_dir is not None and t["workers"] > 1: raise ValueError("checkpoints and --resume work with workers = 1")
     def train(i=0, **extra):
         if t["workers"] > 1:   # DDP worker processes (chapter 09)

@@ -134,9 +134,9 @@ def _neighbour_batches(adj: sp.csr_matrix, n_seeds: int, gen: torch.Generator, s
         seeds = order[start:start + n_seeds]
         yield np.union1d(seeds, adj[seeds].indices)
 
-def _optimiser_step(model, optimizer, x, c, e, beta: float, lambda_spatial: float) -> dict[str, torch.Tensor]:
+def _optimiser_step(model, optimizer, x, c, e, beta: float, lambda_spatial: float, cov=None) -> dict[str, torch.Tensor]:
     "The seed loss's terms on one batch, and one optimiser step on them when the total is finite (the caller handles it when not)."
-    terms = seed_loss(x, *model(x, c), e, beta=beta, lambda_spatial=lambda_spatial)
+    terms = seed_loss(x, *model(x, c, cov), e, beta=beta, lambda_spatial=lambda_spatial)
     if torch.isfinite(terms["total"]):
         optimizer.zero_grad(); terms["total"].backward(); optimizer.step()
     return terms
@@ -203,7 +203,7 @@ class EpochLoop:
 
     def run(self, epochs: range,         # the epochs to run, e.g. range(start_epoch, epochs)
             batches,                     # epoch -> a list of batch keys (the epoch's random draws happen here)
-            load,                        # batch key -> (x, context, edges) tensors, built when its step comes
+            load,                        # batch key -> (x, context, edges) tensors (and covariates, if any), built when its step comes
             hooks: list = (),            # objects with `epoch_end(loop, epoch)` (True stops) and/or `non_finite(loop, epoch, terms)`
             reduce=None,                 # the epoch's mean terms -> the same averaged over workers (DDP); None: as they are
             bar=None,                    # a tqdm bar over `epochs`, or None
@@ -213,7 +213,8 @@ class EpochLoop:
             self.model.train()
             keys, sums, self.epoch_start = batches(epoch), {}, len(self.steps)
             for key in keys:
-                terms = _optimiser_step(self.model, self.optimizer, *load(key), self.beta, self.lambda_spatial)
+                x, c, e, *cov = load(key)
+                terms = _optimiser_step(self.model, self.optimizer, x, c, e, self.beta, self.lambda_spatial, *cov)
                 if not torch.isfinite(terms["total"]):
                     for hook in hooks:
                         if hasattr(hook, "non_finite"): hook.non_finite(self, epoch, terms)
@@ -301,6 +302,7 @@ def train_spatial_vae(adata: ad.AnnData,                             # a preproc
                       hidden_dims: tuple[int, ...] | None = None,    # encoder widths, reversed in the decoder (None: settings.ini [model])
                       dropout: float | None = None,                  # dropout after each hidden layer (None: settings.ini [model])
                       neighbour_context: bool | None = None,         # encoder also sees the neighbour mean (None: settings.ini [model])
+                      covariate_key: str | None = None,              # an `.obs` column (e.g. 'section') the decoder sees one-hot; None: none
                       beta: float | None = None,                     # weight of the KL term (None: settings.ini [loss])
                       lambda_spatial: float | None = None,           # weight of the spatial term (None: settings.ini [loss])
                       epochs: int | None = None,                     # at most this many epochs (None: settings.ini [training])
@@ -331,8 +333,10 @@ def train_spatial_vae(adata: ad.AnnData,                             # a preproc
     seed_everything(seed)
     dev = pick_device(device)
     context = neighbour_mean(features, edges) if neighbour_context else None
-    model = SpatialVAE(features.shape[1], latent_dim, tuple(hidden_dims), dropout,
-                       n_context=features.shape[1] if neighbour_context else 0).to(dev)
+    if covariate_key is not None and covariate_key not in adata.obs: raise KeyError(f"covariate_key {covariate_key!r} is not an .obs column")
+    codes = None if covariate_key is None else adata.obs[covariate_key].astype("category").cat.codes.to_numpy()
+    model = SpatialVAE(features.shape[1], latent_dim, tuple(hidden_dims), dropout, n_context=features.shape[1] if neighbour_context else 0,
+                       n_covariates=0 if codes is None else int(codes.max()) + 1).to(dev)
     # foreach: one fused update over all parameters, the same numbers as the per-tensor loop, ~0.5 ms less per step
     optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate, weight_decay=weight_decay, foreach=True)
     gen = torch.Generator().manual_seed(seed)
@@ -345,6 +349,8 @@ def train_spatial_vae(adata: ad.AnnData,                             # a preproc
         gen.set_state(state["generator"]); torch.set_rng_state(state["torch_rng"])
     x_all = torch.as_tensor(features, device=dev)
     c_all = None if context is None else torch.as_tensor(context, device=dev)
+    cov_all = None if codes is None else torch.eye(int(codes.max()) + 1, device=dev)[torch.as_tensor(codes, dtype=torch.long, device=dev)]
+    tail = () if cov_all is None else (cov_all,)   # covariates ride along with each batch when there are any
     adj = edges_to_adjacency(edges, adata.n_obs)
     edges_all = EdgeLaplacian(edges, adata.n_obs).to(dev)   # full batch: the spatial term as one sparse product (chapter 03)
 
@@ -357,9 +363,9 @@ def train_spatial_vae(adata: ad.AnnData,                             # a preproc
     def batches(epoch):   # the epoch's batches: one full batch, or seed spots and their neighbours drawn now
         return [None] if not batch_size else list(_neighbour_batches(adj, plan["seeds_per_batch"], gen))
     def load(nodes):      # a batch's tensors, built when its step comes
-        if nodes is None: return x_all, c_all, edges_all
+        if nodes is None: return (x_all, c_all, edges_all, *tail)
         idx = torch.as_tensor(nodes, device=dev)
-        return x_all[idx], None if c_all is None else c_all[idx], _batch_edges(adj, nodes).to(dev)
+        return (x_all[idx], None if c_all is None else c_all[idx], _batch_edges(adj, nodes).to(dev), *(t[idx] for t in tail))
     loop = EpochLoop(model, optimizer, beta, lambda_spatial, rows, step_rows)
     bar = tqdm(desc=progress_label, disable=not progress, initial=start_epoch, total=epochs)
     with deterministic_torch(), interrupt_at_epoch_end() as ctrl_c:   # exact repeats on CPU; clean Ctrl-C
@@ -376,7 +382,7 @@ def train_spatial_vae(adata: ad.AnnData,                             # a preproc
     history = pd.DataFrame(rows).set_index("epoch") if rows else pd.DataFrame()
     adata.obsm[key_added] = embed(model, features, context, device=str(dev))
     adata.uns[key_added] = {"params": dict(features_key=features_key, latent_dim=latent_dim, hidden_dims=list(hidden_dims),
-                                           neighbour_context=neighbour_context,
+                                           neighbour_context=neighbour_context, covariate_key=covariate_key,
                                            dropout=dropout, beta=beta, lambda_spatial=lambda_spatial, epochs=epochs,
                                            learning_rate=learning_rate, batch_size=batch_size, max_steps=max_steps, seed=seed,
                                            device=str(dev)),

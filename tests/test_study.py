@@ -107,3 +107,18 @@ def test_a_joint_run_refuses_what_it_cannot_do(tmp_path):
     with pytest.raises(ValueError, match="drop --joint and --data"):
         report_runs(build_parser().parse_args(["report", "--batch", str(batch), "--joint", "--data", str(paths[0])]))
     assert report_runs(build_parser().parse_args(["report", "--batch", str(batch)])) == [{"data": [str(p) for p in paths]}]
+
+
+def test_the_section_as_a_covariate_of_the_decoder():
+    "batch_correction = covariate: the decoder sees each spot's section one-hot; the features stay as they are; not with DDP."
+    from spatial_vae.pipeline import run_pipeline
+    a = synthetic_visium(20, 20, n_genes=200, seed=1, expression_seed=0)
+    b = synthetic_visium(20, 20, n_genes=200, seed=2, expression_seed=0)
+    b.X = b.X * 2
+    r = run_pipeline({"a": a, "b": b}, n_domains=5, label_key="domain", progress=False, batch_correction="covariate",
+                     ensemble=1, max_steps=150)
+    assert r.training.model.config["n_covariates"] == 2 and r.adata.uns["X_spatial_vae"]["params"]["covariate_key"] == "section"
+    assert any("decoder was given each spot's section" in n for n in r.metrics["notes"])
+    assert all(s["ari"] > 0.6 for s in r.metrics["sections"].values()), r.metrics["sections"]
+    with pytest.raises(ValueError, match="covariate_key"):
+        run_pipeline({"a": a, "b": b}, n_domains=5, progress=False, batch_correction="covariate", workers=2)
