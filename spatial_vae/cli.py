@@ -36,11 +36,12 @@ RUN_OPTIONS = ("epochs", "latent_dim", "beta", "lambda_spatial", "n_neighbors", 
 _OPTION_SETTING = {"graph": "method"}                                      # an option named apart from its setting
 _OPTION_TYPES = {"n_domains": int_or_auto, "extra_components": auto_or_ints}   # values a plain type cannot read
 
-def option_spec(name: str,   # an option in RUN_OPTIONS
-               ) -> tuple:   # (type, help): the setting's default's type and its help line (`setting_help`)
+def option_spec(name: str,                # an option in RUN_OPTIONS
+                helps: dict | None = None,  # `setting_help()`, read once by a caller that asks for many options
+               ) -> tuple:                  # (type, help): the setting's default's type and its help line (`setting_help`)
     "An option's type and help, made from its setting in the shipped settings.ini."
     from spatial_vae.settings import setting_help      # the standard library only: --help stays instant
-    spec = setting_help()[_OPTION_SETTING.get(name, name)]
+    spec = (helps or setting_help())[_OPTION_SETTING.get(name, name)]
     return _OPTION_TYPES.get(name, type(spec["default"])), spec["help"]
 
 def _setting_values() -> dict:
@@ -58,7 +59,8 @@ def _with_default(name: str, text: str, values: dict) -> str:
 # %% ../nbs/07_cli.ipynb #f1bc8379
 def build_parser() -> argparse.ArgumentParser:
     "The `spatial-vae` argument parser: `run` and `report` subcommands."
-    defaults = _setting_values()                        # read once for every option's help
+    from spatial_vae.settings import setting_help
+    defaults, helps = _setting_values(), setting_help()   # each read once for every option's help
     parser = argparse.ArgumentParser(prog="spatial-vae", description="Spatially aware VAE embeddings and tissue domains for Visium sections.")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run the main job on one section (or several, jointly)", description="Run the main job on one section, or on several as one study (--data repeated: one model, domains shared). "
@@ -75,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--resume", action="store_true",
                      help="continue an interrupted run (Ctrl-C) from its checkpoints, with the same command otherwise")
     for name in RUN_OPTIONS:
-        kind, text = option_spec(name)
+        kind, text = option_spec(name, helps)
         run.add_argument(f"--{name.replace('_', '-')}", type=kind, help=_with_default(name, text, defaults), dest=_OPTION_SETTING.get(name, name))
     rep = sub.add_parser("report", help="papermill reports for one or many sections",
                          description="Run the report notebook (papermill) once per section or parameter set.")
@@ -93,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                   "report: its part for your section, without the worked examples before it")
     rep.add_argument("--quiet", action="store_true", help="no progress bar")
     for name in REPORT_OPTIONS:
-        kind, text = option_spec(name)
+        kind, text = option_spec(name, helps)
         rep.add_argument(f"--{name.replace('_', '-')}", type=kind, help=_with_default(name, text, defaults))
     return parser
 

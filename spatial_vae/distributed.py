@@ -69,12 +69,13 @@ def center_sections(adata: ad.AnnData,            # a stack of sections with mod
 
 BATCH_CORRECTIONS = ("center", "harmony", "covariate", "none")
 
-def check_batch_correction(method: str,  # one of BATCH_CORRECTIONS
+def check_batch_correction(method: str,              # one of BATCH_CORRECTIONS
+                           package: bool = True,     # also refuse `harmony` without harmonypy (a joint run about to use it)
                           ) -> None:
     "Refuse an unknown `batch_correction`, and `harmony` where harmonypy is not installed: before any work."
     if method not in BATCH_CORRECTIONS:
         raise ValueError(f"batch_correction must be one of {BATCH_CORRECTIONS}, got {method!r}")
-    if method == "harmony":
+    if method == "harmony" and package:
         import importlib.util
         if importlib.util.find_spec("harmonypy") is None:
             raise ImportError("batch_correction = harmony needs harmonypy, which is not installed: pip install harmonypy "

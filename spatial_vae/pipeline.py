@@ -33,7 +33,7 @@ from .domains import (check_clustering_arguments, choose_n_domains, consensus_do
 from .evaluation import (color_domains, latent_umap, plot_domain_maps, plot_latent_umap, plot_section_maps,
                                     score_domains, spatial_coherence)
 from .graph import grid_layout, spatial_edges
-from .distributed import BATCH_CORRECTIONS, check_batch_correction, correct_sections, section_edges, stack_sections, train_distributed
+from .distributed import check_batch_correction, correct_sections, section_edges, stack_sections, train_distributed
 from .outputs import OUTPUT_FILES, OutputLock, _beside, _write_error, prepare_output_dir
 from .training import TrainingResult, pick_device, plot_loss_history, save_model, train_spatial_vae
 
@@ -68,8 +68,7 @@ def merged_settings(overrides: dict | None = None,   # flat `{name: value}` over
         if not sections: raise ValueError(f"unknown setting {name!r}; known: {sorted(k for s in settings.values() for k in s)}")
         if isinstance(value, str) and "," in value: value = _parse_value(value)   # "0,1,2,3" as settings.ini reads it
         for s in sections: settings[s][name] = value
-    if settings["data"]["batch_correction"] not in BATCH_CORRECTIONS:   # also on one section: a typo is not silently ignored
-        raise ValueError(f"batch_correction must be one of {BATCH_CORRECTIONS}, got {settings['data']['batch_correction']!r}")
+    check_batch_correction(settings["data"]["batch_correction"], package=False)   # also on one section: a typo is not silently ignored
     e = settings["evaluation"]   # bad clustering settings fail here, before any data is read or model trained
     check_clustering_arguments(e["cluster_method"], e["n_domains"], e["resolution"], e["max_fit_spots"], e["extra_components"])
     k_range = e["n_domains_range"]

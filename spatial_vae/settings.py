@@ -9,7 +9,6 @@ import configparser
 import functools
 import inspect
 import os
-import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -79,20 +78,17 @@ def read_settings(path: str | Path | None = None,  # a settings file; None: `set
 # %% ../nbs/00a_settings.ipynb #40a895c5
 def setting_help(path: str | Path | None = None,  # a settings file (None: the settings.ini shipped with the package)
                 ) -> dict[str, dict]:             # `{name: {"section", "default", "help"}}`
-    "Every setting's section, default and help: the first line of the comment block above it in the file."
+    "Every setting's section, default (as `read_settings` reads it) and help: the first line of the comment block above it in the file."
     path = Path(path) if path else package_file("settings.ini")
-    out, block, section = {}, [], None
-    for line in path.read_text(encoding="utf-8").splitlines():
+    helps, block = {}, []
+    for line in path.read_text(encoding="utf-8").splitlines():   # configparser drops comments: the lines are read for them
         text = line.strip()
-        if text.startswith("[") and text.endswith("]"): section, block = text[1:-1], []
-        elif text.startswith("#"): block.append(text.lstrip("#").strip())
-        elif "=" in text and section:
-            name, value = (t.strip() for t in text.split("=", 1))
-            value = re.split(r"\s[#;]", value)[0].strip()   # an inline comment, as read_settings drops it
-            out[name] = {"section": section, "default": _parse_value(value), "help": block[0] if block else ""}
+        if text.startswith("#"): block.append(text.lstrip("#").strip())
+        else:
+            if "=" in text and not text.startswith("["): helps[text.split("=", 1)[0].strip()] = block[0] if block else ""
             block = []
-        elif not text: block = []
-    return out
+    return {name: {"section": section, "default": value, "help": helps.get(name, "")}
+            for section, values in read_settings(path).items() for name, value in values.items()}
 
 # %% ../nbs/00a_settings.ipynb #f710f52b
 def _setting(values: dict, name: str, sections: tuple, renamed: dict):

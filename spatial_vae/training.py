@@ -335,8 +335,9 @@ def train_spatial_vae(adata: ad.AnnData,                             # a preproc
     context = neighbour_mean(features, edges) if neighbour_context else None
     if covariate_key is not None and covariate_key not in adata.obs: raise KeyError(f"covariate_key {covariate_key!r} is not an .obs column")
     codes = None if covariate_key is None else adata.obs[covariate_key].astype("category").cat.codes.to_numpy()
+    n_covariates = 0 if codes is None else int(codes.max()) + 1
     model = SpatialVAE(features.shape[1], latent_dim, tuple(hidden_dims), dropout, n_context=features.shape[1] if neighbour_context else 0,
-                       n_covariates=0 if codes is None else int(codes.max()) + 1).to(dev)
+                       n_covariates=n_covariates).to(dev)
     # foreach: one fused update over all parameters, the same numbers as the per-tensor loop, ~0.5 ms less per step
     optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate, weight_decay=weight_decay, foreach=True)
     gen = torch.Generator().manual_seed(seed)
@@ -349,7 +350,7 @@ def train_spatial_vae(adata: ad.AnnData,                             # a preproc
         gen.set_state(state["generator"]); torch.set_rng_state(state["torch_rng"])
     x_all = torch.as_tensor(features, device=dev)
     c_all = None if context is None else torch.as_tensor(context, device=dev)
-    cov_all = None if codes is None else torch.eye(int(codes.max()) + 1, device=dev)[torch.as_tensor(codes, dtype=torch.long, device=dev)]
+    cov_all = None if codes is None else torch.eye(n_covariates, device=dev)[torch.as_tensor(codes, dtype=torch.long, device=dev)]
     tail = () if cov_all is None else (cov_all,)   # covariates ride along with each batch when there are any
     adj = edges_to_adjacency(edges, adata.n_obs)
     edges_all = EdgeLaplacian(edges, adata.n_obs).to(dev)   # full batch: the spatial term as one sparse product (chapter 03)
