@@ -350,7 +350,7 @@ def train_spatial_vae(adata: ad.AnnData,                             # a preproc
         gen.set_state(state["generator"]); torch.set_rng_state(state["torch_rng"])
     x_all = torch.as_tensor(features, device=dev)
     c_all = None if context is None else torch.as_tensor(context, device=dev)
-    cov_all = None if codes is None else torch.eye(n_covariates, device=dev)[torch.as_tensor(codes, dtype=torch.long, device=dev)]
+    cov_all = None if codes is None else torch.eye(n_covariates, device=dev)[torch.tensor(codes, dtype=torch.long, device=dev)]   # a copy: pandas' codes are read-only
     tail = () if cov_all is None else (cov_all,)   # covariates ride along with each batch when there are any
     adj = edges_to_adjacency(edges, adata.n_obs)
     edges_all = EdgeLaplacian(edges, adata.n_obs).to(dev)   # full batch: the spatial term as one sparse product (chapter 03)

@@ -115,8 +115,12 @@ def test_the_section_as_a_covariate_of_the_decoder():
     a = synthetic_visium(20, 20, n_genes=200, seed=1, expression_seed=0)
     b = synthetic_visium(20, 20, n_genes=200, seed=2, expression_seed=0)
     b.X = b.X * 2
-    r = run_pipeline({"a": a, "b": b}, n_domains=5, label_key="domain", progress=False, batch_correction="covariate",
-                     ensemble=1, max_steps=150)
+    import warnings
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        r = run_pipeline({"a": a, "b": b}, n_domains=5, label_key="domain", progress=False, batch_correction="covariate",
+                         ensemble=1, max_steps=150)
+    assert not [w for w in caught if "not writable" in str(w.message)]   # the covariate codes are copied, not wrapped read-only
     assert r.training.model.config["n_covariates"] == 2 and r.adata.uns["X_spatial_vae"]["params"]["covariate_key"] == "section"
     assert any("decoder was given each spot's section" in n for n in r.metrics["notes"])
     assert all(s["ari"] > 0.6 for s in r.metrics["sections"].values()), r.metrics["sections"]
