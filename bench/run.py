@@ -105,6 +105,8 @@ LEAN = {
     "lean_mb512_lr1e3": {"batch_size": 512, "max_steps": 300, "learning_rate": 0.001},
     # the lean default with a vote over 3 models instead of 5 (40% less training and clustering)
     "lean_mb512_e3": {"batch_size": 512, "max_steps": 300, "ensemble": 3},
+    # the same vote over 3 models for the sections trained in full batches (STARmap: torch_gmm is its default's preset)
+    "torch_gmm_e3": {"batch_size": 1_000_000, "max_steps": 3000, "ensemble": 3},
 }
 METHODS.update(LEAN)
 

@@ -197,7 +197,7 @@ def _ready_checkpoints(folder, resume: bool, fingerprint: dict) -> Path | None:
     record.write_text(text)
     return folder
 
-def run_pipeline(data: str | Path | ad.AnnData | list | dict | None = None,  # Space Ranger folder, .h5ad or AnnData; several (a list, or {name: section}): one joint run; None: `dataset`, else the built-in section
+def run_pipeline(data: str | Path | ad.AnnData | list | dict | None = None,  # Space Ranger folder, .h5ad or AnnData (left as it is: the run works on a copy); several (a list, or {name: section}): one joint run; None: `dataset`, else the built-in section
                  dataset: str | None = None, # a downloadable 10x dataset name
                  *, features_key: str | None = None, # use this `.obsm` matrix instead of preprocessing counts
                  label_key: str | None = None,       # `.obs` column of expert labels to score against
@@ -296,7 +296,7 @@ def _pipeline_steps(data, dataset, s, features_key, label_key, progress, checkpo
     study = _is_study(data)
     if study and dataset is not None: raise ValueError("give several sections as data, or one dataset, not both")
     if study: check_batch_correction(d["batch_correction"])
-    adata = (data if isinstance(data, ad.AnnData) else
+    adata = (data.copy() if isinstance(data, ad.AnnData) else   # a copy: QC and normalisation must not change the caller's object
              load_study(data, d["bin_size"], d["cache_dir"], progress, label_key) if study else
              load_section(data, dataset, cache_dir=d["cache_dir"], progress=progress, bin_size=d["bin_size"]))
     if isinstance(data, ad.AnnData): check_section(adata, "the AnnData given")

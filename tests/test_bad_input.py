@@ -309,3 +309,14 @@ def test_three_spots_are_refused_before_the_work():
     adata = synthetic_visium(n_rows=10, n_cols=10, n_genes=100)[:3].copy()
     with pytest.raises(ValueError, match="3 spots are too few"):
         run_pipeline(adata, epochs=2, ensemble=1, progress=False)
+
+
+def test_anndata_given_in_python_is_not_modified():
+    adata = load_section(None)
+    before = adata.copy()
+    result = run_pipeline(adata, epochs=5, ensemble=1, n_domains=5, progress=False)
+    assert result.adata is not adata and result.adata.obsm.get("X_spatial_vae") is not None
+    assert adata.shape == before.shape and list(adata.obs.columns) == list(before.obs.columns)   # no QC filtering, no domain column
+    assert set(adata.obsm) == set(before.obsm) and set(adata.uns) == set(before.uns) and set(adata.layers) == set(before.layers)
+    diff = adata.X != before.X
+    assert (diff.nnz if hasattr(diff, "nnz") else diff.sum()) == 0      # counts not normalised in place
