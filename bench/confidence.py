@@ -70,8 +70,8 @@ def main(argv=None):
     summary = ["| section | runs | confidence | spots (all runs) | matches annotation | at a domain border |", "|---|---|---|---|---|---|"]
     summary += [f"| {r.section} | {r.runs} | {r.band} | {r.spots} | {fmt(r.match)} | {fmt(r.at_border)} |" for r in pool.itertuples()]
     lines = ["# Per-spot confidence against the annotation", "",
-             "Made by `bench/confidence.py` (default pipeline; run k trains models 5k..5k+4): per band of "
-             "`spatial_vae_confidence` (the share of the 20 labellings behind a spot's final domain), the annotated spots in "
+             "Made by `bench/confidence.py` (default pipeline; run k trains models 5k, 5k+1, ...: no run shares a model): per band of "
+             "`spatial_vae_confidence` (the share of the labellings, models x spare-component counts, behind a spot's final domain), the annotated spots in "
              "it, the share whose domain matches their layer (domains matched to layers by overlap), and the share at a "
              "domain border. Pooled over the runs:", "", *summary, "", "Every run:", "",
              "| section | run | ARI | confidence | spots | matches annotation | at a domain border |", "|---|---|---|---|---|---|---|"]

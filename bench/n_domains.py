@@ -81,7 +81,7 @@ def pipeline_auto(section: str, seed: int) -> dict:
         r = run_pipeline(ad.read_h5ad(shared_data_dir() / file), n_domains="auto", label_key=label_key, features_key=features_key,
                          seed=5 * seed, progress=False)
     return {"section": section, "seed": seed, "chosen": r.metrics["n_domains_auto"]["chosen"], "n_domains": r.metrics["n_domains"],
-            "ari": r.metrics["ari"], "wall_s": round(time.perf_counter() - t0, 1), "version": VERSION}
+            "ari": r.metrics["ari"], "models": r.metrics["ensemble"], "wall_s": round(time.perf_counter() - t0, 1), "version": VERSION}
 
 
 CRITERIA = {
@@ -107,15 +107,17 @@ def table() -> str:
         lines.append(f"| {r['section']} | {r['seed']} | {r['k_true']} | {r['ari_at_k_true']:.3f} | {at_true} | "
                      + " | ".join(f"{k} ({by_k[k]['ari']:.3f})" for k in picks) + " |")
     auto = [json.loads(l) for l in AUTO.read_text().splitlines() if l.strip()] if AUTO.exists() else []
+    auto = list({(a["section"], a["seed"]): a for a in auto}.values())   # a run measured --again: its latest record
     if auto:
         truth = {(r["section"], r["seed"]): r for r in rows}
         lines += ["", "The pipeline itself with `n_domains = auto` (`--auto`): the K it chose and the ARI of its final domains "
                   "(vote and refinement included), beside the default's ARI at the annotated K in the same run's models:", "",
-                  "| section | run | annotated K | ARI at it | K chosen | ARI at the chosen K | wall s |", "|---|---|---|---|---|---|---|"]
+                  "| section | run | annotated K | ARI at it | K chosen | ARI at the chosen K | models | version | wall s |",
+                  "|---|---|---|---|---|---|---|---|---|"]
         for a in auto:
             t = truth.get((a["section"], a["seed"]))
             lines.append(f"| {a['section']} | {a['seed']} | {t['k_true'] if t else ''} | {t['ari_at_k_true']:.3f} | " if t else f"| {a['section']} | {a['seed']} | | | ")
-            lines[-1] += f"{a['chosen']} | {a['ari']:.3f} | {a['wall_s']} |"
+            lines[-1] += f"{a['chosen']} | {a['ari']:.3f} | {a.get('models', 5)} | {a['version']} | {a['wall_s']} |"
     lines += ["", "Curves (stability / nested / ARI per K):", ""]
     for r in rows:
         lines.append(f"- {r['section']} seed {r['seed']}: " + ", ".join(
@@ -129,6 +131,7 @@ if __name__ == "__main__":
     p.add_argument("--seeds", nargs="*", type=int, default=[0])
     p.add_argument("--table", action="store_true")
     p.add_argument("--auto", action="store_true", help="run the pipeline with n_domains = auto instead of measuring the criteria")
+    p.add_argument("--again", action="store_true", help="run even where a record exists (a changed default); the table keeps the latest")
     a = p.parse_args()
     if a.table:
         text = table(); print(text); (HERE / "n_domains.md").write_text(text)
@@ -137,7 +140,7 @@ if __name__ == "__main__":
         done = {(r["section"], r["seed"]) for r in map(json.loads, out.read_text().splitlines())} if out.exists() else set()
         for section in a.sections:
             for seed in a.seeds:
-                if (section, seed) in done: print(f"{section} run {seed}: done already"); continue
+                if (section, seed) in done and not a.again: print(f"{section} run {seed}: done already"); continue
                 r = run(section, seed)
                 with out.open("a") as f: f.write(json.dumps(r) + "\n")
                 print(f"{section} run {seed}: " + (f"K {r['chosen']}, ARI {r['ari']:.3f}" if a.auto else

@@ -37,8 +37,9 @@ SECTIONS = {  # name: (file under the shared data folder, label column, features
 }
 # the presets whose recorded runs are today's default (settings.ini's values, pinned): the home page's table quotes them.
 # Sections of up to 2,048 spots train in full batches (spatial_vae.training.AUTO_FULL_BATCH_SPOTS), exactly as torch_gmm
-# trains them (checked: STARmap seed 2 scores 0.631 both ways); the rest in ~512-spot batches, as lean_mb512 does
-DEFAULT_PRESET, DEFAULT_PRESET_SMALL = "lean_mb512", {"STARmap_mPFC_BZ5": "torch_gmm"}
+# trains them (checked: STARmap seed 2 scores 0.631 both ways) with 5 models; the rest in ~512-spot batches with a vote
+# over 3 models, as lean_mb512_e3 does (the default since 2026-12-01, evening; lean_mb512, 5 models, before it)
+DEFAULT_PRESET, DEFAULT_PRESET_SMALL = "lean_mb512_e3", {"STARmap_mPFC_BZ5": "torch_gmm"}
 
 
 def default_preset(section: str) -> str:

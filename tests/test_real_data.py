@@ -27,7 +27,7 @@ def test_cytassist_spaceranger2_folder_without_hires(shared_data, tmp_path):
 def test_dlpfc_h5ad_main_job_scores_against_layers(shared_data, tmp_path, section, n_annotated):
     path = shared_data / section / f"{section}.h5ad"
     assert main(["run", "--data", str(path), "--out", str(tmp_path / "out"), "--n-domains", "7",
-                 "--label-key", "layer_guess_reordered", "--ensemble", "3", "--quiet"]) == 0   # 3 of the default 5 models: suite time
+                 "--label-key", "layer_guess_reordered", "--quiet"]) == 0   # the default: 3 models on a Visium section
     metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
     assert metrics["label_key"] == "layer_guess_reordered" and metrics["n_domains"] == 7
     assert metrics["n_scored"] == n_annotated                                 # unannotated spots are not scored
