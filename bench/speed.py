@@ -36,6 +36,9 @@ VERSION_NOTES = {
     "f0196a0": "the lean default with full batches up to 2,048 spots (STARmap), measured on 2026-12-01, idle machine",
     "de9419a": "the same default run as f0196a0 (the evening's commits changed no step of it: labels, embedding and UMAP "
                "byte-identical on 151673 and the built-in section), measured on 2026-12-01 evening, idle machine",
+    "3339870": "a vote over 3 models on sections trained in minibatches (151673; STARmap keeps 5, its run unchanged from "
+               "de9419a), measured on 2026-12-01 night, idle machine; this hour's machine was slower (BANKSY 23.7 s against 19.2 s, "
+               "the same STARmap run 33.8 s against 25.3 s)",
 }
 SECTIONS = {  # name: (file under the shared data folder, label column, domains)
     "DLPFC_151673": ("DLPFC_151673/DLPFC_151673.h5ad", "layer_guess_reordered", 7),
