@@ -108,6 +108,10 @@ LEAN = {
     "lean_mb512_e3": {"batch_size": 512, "max_steps": 300, "ensemble": 3},
     # the same vote over 3 models for the sections trained in full batches (STARmap: torch_gmm is its default's preset)
     "torch_gmm_e3": {"batch_size": 1_000_000, "max_steps": 3000, "ensemble": 3},
+    # the code since 2026-12-01 night (float32 Pearson-residual PCA): the same settings as the default's presets, rerun on the
+    # sections whose features the package computes from counts (DLPFC 151673/151674, STARmap); the others give features
+    "lean_e3_pca32": {"batch_size": 512, "max_steps": 300, "ensemble": 3},
+    "torch_gmm_pca32": {"batch_size": 1_000_000, "max_steps": 3000},
 }
 METHODS.update(LEAN)
 

@@ -1,7 +1,7 @@
 """Several sections in one run against one at a time (issue 24): DLPFC 151673 and 151674, the default pipeline.
 
 Joint: `run_pipeline([151673, 151674])` (one model ensemble over both, edges inside each section, each section's mean
-features subtracted, one set of domains), run k with models seeded 5k..5k+4. Separate: the recorded default runs of
+features subtracted, one set of domains), run k with models seeded 5k, 5k+1, ... (as many as the default votes over). Separate: the recorded default runs of
 each section alone (bench/run.py's preset for today's default, same seeds, labels in bench/results/labels). Per
 section: ARI against the layers. Pooled: ARI of all spots' labels against all spots' layers, which is only high when
 the same domain carries the same label in both sections. One JSON line per joint run in bench/results/study.jsonl;
@@ -57,7 +57,8 @@ def joint(seed: int, correction: str = "center") -> dict:
     t0 = time.perf_counter()
     r = run_pipeline({s: _read(s) for s in PAIR}, n_domains=7, label_key=LABEL, seed=5 * seed, progress=False,
                      batch_correction=correction)
-    return {"seed": seed, "correction": correction, "model_seeds": list(range(5 * seed, 5 * seed + 5)), "pooled_ari": r.metrics["ari"],
+    models = r.metrics["ensemble"]
+    return {"seed": seed, "correction": correction, "models": models, "model_seeds": list(range(5 * seed, 5 * seed + models)), "pooled_ari": r.metrics["ari"],
             "sections": {s: r.metrics["sections"][s]["ari"] for s in PAIR}, "wall_s": round(time.perf_counter() - t0, 1),
             "version": VERSION}
 
@@ -74,7 +75,8 @@ def alone(seed: int) -> list[dict]:
     for s, a in sections.items():
         for genes, data in (("all", a), ("shared", a[:, shared].copy())):
             r = run_pipeline(data, n_domains=7, label_key=LABEL, seed=5 * seed, progress=False)
-            rows.append({"seed": seed, "section": s, "genes": genes, "n_genes": int(data.n_vars), "ari": r.metrics["ari"], "version": VERSION})
+            rows.append({"seed": seed, "section": s, "genes": genes, "n_genes": int(data.n_vars), "ari": r.metrics["ari"],
+                         "models": r.metrics["ensemble"], "version": VERSION})
     return rows
 
 
@@ -85,9 +87,10 @@ def alone_table() -> list[str]:
              "Each section alone (`--alone`: `run_pipeline` with the joint runs' model seeds), on its own 5,000 genes and on the "
              "2,340 genes the two files share, which is all a joint run sees: how much of a joint run's per-section difference is "
              "the gene set. Mean ± sd (runs).", "", "| genes | " + " | ".join(PAIR) + " |", "|---|---|---|"]
-    for genes, g in d.groupby("genes", sort=False):
+    d["models"] = d["models"].fillna(5).astype(int) if "models" in d else 5   # records before 2026-12-01 night: 5 models
+    for (genes, models), g in d.groupby(["genes", "models"], sort=False):
         cells = [g[g.section == s].ari for s in PAIR]
-        lines.append(f"| {genes} | " + " | ".join(f"{c.mean():.3f} ± {c.std():.3f} ({len(c)})" for c in cells) + " |")
+        lines.append(f"| {genes}, {models} models | " + " | ".join(f"{c.mean():.3f} ± {c.std():.3f} ({len(c)})" for c in cells) + " |")
     return lines
 
 
@@ -154,14 +157,15 @@ def table() -> str:
     fmt = lambda xs: f"{statistics.mean(xs):.3f} ± {statistics.stdev(xs):.3f} ({len(xs)})" if len(xs) > 1 else f"{xs[0]:.3f} (1)"
     lines = ["# Two sections in one run against one at a time", "", __doc__.split("\n\n")[1].replace("\n", " "), "",
              "| | " + " | ".join(PAIR) + " | pooled labels |", "|---|---|---|---|"]
-    corrections = list(dict.fromkeys(r.get("correction", "center") for r in rows))
-    for name, group in ([(f"jointly, batch_correction = {c}", [r for r in rows if r.get("correction", "center") == c]) for c in corrections]
+    how = lambda r: (r.get("correction", "center"), r.get("models", 5))   # records before 2026-12-01 night: 5 models
+    for name, group in ([(f"jointly, batch_correction = {c}, {m} models", [r for r in rows if how(r) == (c, m)])
+                         for c, m in dict.fromkeys(map(how, rows))]
                         + [("one at a time", seps)]):
         lines.append(f"| {name} | " + " | ".join(fmt([g["sections"][s] for g in group]) for s in PAIR)
                      + f" | {fmt([g['pooled_ari'] for g in group])} |")
     lines += ["", "Every run:", "", "| run | how | " + " | ".join(PAIR) + " | pooled | wall s | version |", "|---|---|---|---|---|---|---|"]
     for r in rows:
-        lines.append(f"| {r['seed']} | jointly ({r.get('correction', 'center')}) | " + " | ".join(f"{r['sections'][s]:.3f}" for s in PAIR)
+        lines.append(f"| {r['seed']} | jointly ({r.get('correction', 'center')}, {r.get('models', 5)} models) | " + " | ".join(f"{r['sections'][s]:.3f}" for s in PAIR)
                      + f" | {r['pooled_ari']:.3f} | {r['wall_s']} | {r['version']} |")
     for s in seps:
         lines.append(f"| {s['seed']} | separately | " + " | ".join(f"{s['sections'][x]:.3f}" for x in PAIR) + f" | {s['pooled_ari']:.3f} | | |")
@@ -177,8 +181,10 @@ if __name__ == "__main__":
     p.add_argument("--scale", type=int, help="one joint run over this many thinned copies of the two sections")
     p.add_argument("--ensemble", type=int, help="with --scale: models in the vote (default: settings.ini, one model above 20,000 spots)")
     a = p.parse_args()
+    from spatial_vae.pipeline import ensemble_size, merged_settings
+    MODELS = ensemble_size(merged_settings({}), sum(_read(s).n_obs for s in PAIR))   # today's default vote: a run with another is redone
     if a.alone:
-        done = {json.loads(l)["seed"] for l in ALONE_OUT.read_text().splitlines()} if ALONE_OUT.exists() else set()
+        done = {r["seed"] for r in map(json.loads, ALONE_OUT.read_text().splitlines()) if r.get("models", 5) == MODELS} if ALONE_OUT.exists() else set()
         for seed in a.seeds:
             if seed in done: continue
             rows = alone(seed)
@@ -193,7 +199,7 @@ if __name__ == "__main__":
         text = table(); print(text); (HERE / "study.md").write_text(text)
     else:
         done = {r["seed"] for r in map(json.loads, OUT.read_text().splitlines())
-                if r.get("correction", "center") == a.correction} if OUT.exists() else set()
+                if r.get("correction", "center") == a.correction and r.get("models", 5) == MODELS} if OUT.exists() else set()
         for seed in a.seeds:
             if seed in done: print(f"run {seed}: done already"); continue
             r = joint(seed, a.correction)
