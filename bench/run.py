@@ -39,12 +39,15 @@ SECTIONS = {  # name: (file under the shared data folder, label column, features
 # Sections of up to 2,048 spots train in full batches (spatial_vae.training.AUTO_FULL_BATCH_SPOTS), exactly as torch_gmm
 # trains them (checked: STARmap seed 2 scores 0.631 both ways) with 5 models; the rest in ~512-spot batches with a vote
 # over 3 models, as lean_mb512_e3 does (the default since 2026-12-01, evening; lean_mb512, 5 models, before it)
-DEFAULT_PRESET, DEFAULT_PRESET_SMALL = "lean_mb512_e3", {"STARmap_mPFC_BZ5": "torch_gmm"}
+# The sections whose PCA the package computes from counts were rerun after the float32 PCA (2026-12-01 night): their
+# runs since are the *_pca32 presets; the others bring their features, so the PCA change does not touch them
+DEFAULT_PRESET = "lean_mb512_e3"
+DEFAULT_PRESETS = {"STARmap_mPFC_BZ5": "torch_gmm_pca32", "DLPFC_151673": "lean_e3_pca32", "DLPFC_151674": "lean_e3_pca32"}
 
 
 def default_preset(section: str) -> str:
     "The preset whose runs on `section` are today's default."
-    return DEFAULT_PRESET_SMALL.get(section, DEFAULT_PRESET)
+    return DEFAULT_PRESETS.get(section, DEFAULT_PRESET)
 TUNED_ON = ("DLPFC_151673", "DLPFC_151674", "BRCA_V1_Block_A_Section_1")   # the sections every choice before 2026-11-30 was made on
 LR1E3 = {"learning_rate": 0.001}   # the default before Adam at 0.002: presets measured at it pin it, so a rerun reproduces them
 EXTRA2 = {"extra_components": 2}    # the default before the vote over spare-component counts: presets measured with it pin it
