@@ -39,6 +39,7 @@ VERSION_NOTES = {
     "3339870": "a vote over 3 models on sections trained in minibatches (151673; STARmap keeps 5, its run unchanged from "
                "de9419a), measured on 2026-12-01 night, idle machine; this hour's machine was slower (BANKSY 23.7 s against 19.2 s, "
                "the same STARmap run 33.8 s against 25.3 s)",
+    "8b7af1c": "3 models on 151673 and the PCA in float32 (both sections), measured on 2026-12-01 night, idle machine",
 }
 SECTIONS = {  # name: (file under the shared data folder, label column, domains)
     "DLPFC_151673": ("DLPFC_151673/DLPFC_151673.h5ad", "layer_guess_reordered", 7),
