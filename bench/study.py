@@ -57,8 +57,8 @@ def joint(seed: int, correction: str = "center") -> dict:
     t0 = time.perf_counter()
     r = run_pipeline({s: _read(s) for s in PAIR}, n_domains=7, label_key=LABEL, seed=5 * seed, progress=False,
                      batch_correction=correction)
-    models = r.metrics["ensemble"]
-    return {"seed": seed, "correction": correction, "models": models, "model_seeds": list(range(5 * seed, 5 * seed + models)), "pooled_ari": r.metrics["ari"],
+    models, per_section = r.metrics["ensemble"], "highly_variable_nbatches" in r.adata.var
+    return {"seed": seed, "correction": correction, "models": models, "genes_per_section": per_section, "model_seeds": list(range(5 * seed, 5 * seed + models)), "pooled_ari": r.metrics["ari"],
             "sections": {s: r.metrics["sections"][s]["ari"] for s in PAIR}, "wall_s": round(time.perf_counter() - t0, 1),
             "version": VERSION}
 
@@ -157,15 +157,17 @@ def table() -> str:
     fmt = lambda xs: f"{statistics.mean(xs):.3f} ± {statistics.stdev(xs):.3f} ({len(xs)})" if len(xs) > 1 else f"{xs[0]:.3f} (1)"
     lines = ["# Two sections in one run against one at a time", "", __doc__.split("\n\n")[1].replace("\n", " "), "",
              "| | " + " | ".join(PAIR) + " | pooled labels |", "|---|---|---|---|"]
-    how = lambda r: (r.get("correction", "center"), r.get("models", 5))   # records before 2026-12-01 night: 5 models
-    for name, group in ([(f"jointly, batch_correction = {c}, {m} models", [r for r in rows if how(r) == (c, m)])
-                         for c, m in dict.fromkeys(map(how, rows))]
+    # records before 2026-12-01 night: 5 models, genes and residuals over the pooled sections
+    how = lambda r: (r.get("correction", "center"), r.get("models", 5), r.get("genes_per_section", False))
+    label = lambda c, m, g: f"jointly, batch_correction = {c}, {m} models" + (", genes and residuals per section" if g else "")
+    for name, group in ([(label(*h), [r for r in rows if how(r) == h]) for h in dict.fromkeys(map(how, rows))]
                         + [("one at a time", seps)]):
         lines.append(f"| {name} | " + " | ".join(fmt([g["sections"][s] for g in group]) for s in PAIR)
                      + f" | {fmt([g['pooled_ari'] for g in group])} |")
     lines += ["", "Every run:", "", "| run | how | " + " | ".join(PAIR) + " | pooled | wall s | version |", "|---|---|---|---|---|---|---|"]
     for r in rows:
-        lines.append(f"| {r['seed']} | jointly ({r.get('correction', 'center')}, {r.get('models', 5)} models) | " + " | ".join(f"{r['sections'][s]:.3f}" for s in PAIR)
+        lines.append(f"| {r['seed']} | jointly ({r.get('correction', 'center')}, {r.get('models', 5)} models"
+                     f"{', per section' if r.get('genes_per_section') else ''}) | " + " | ".join(f"{r['sections'][s]:.3f}" for s in PAIR)
                      + f" | {r['pooled_ari']:.3f} | {r['wall_s']} | {r['version']} |")
     for s in seps:
         lines.append(f"| {s['seed']} | separately | " + " | ".join(f"{s['sections'][x]:.3f}" for x in PAIR) + f" | {s['pooled_ari']:.3f} | | |")
@@ -199,7 +201,8 @@ if __name__ == "__main__":
         text = table(); print(text); (HERE / "study.md").write_text(text)
     else:
         done = {r["seed"] for r in map(json.loads, OUT.read_text().splitlines())
-                if r.get("correction", "center") == a.correction and r.get("models", 5) == MODELS} if OUT.exists() else set()
+                if r.get("correction", "center") == a.correction and r.get("models", 5) == MODELS
+                and r.get("genes_per_section", False)} if OUT.exists() else set()   # today's joint preprocessing
         for seed in a.seeds:
             if seed in done: print(f"run {seed}: done already"); continue
             r = joint(seed, a.correction)

@@ -525,14 +525,24 @@ def input_checksum(data: str | Path | None = None,  # what `load_section` was gi
 NORMALIZATIONS = ("auto", "pearson", "log1p")
 PEARSON_MAX_SPOTS = 200_000   # Pearson residuals are dense (spots x HVGs): above this, the sparse log1p path
 
-def _pearson_pca(adata: ad.AnnData, n_top_genes: int, n_pcs: int, seed: int) -> None:
-    "HVGs and PCA from analytic Pearson residuals of the counts in `.X`, into `.var`/`.obsm['X_pca']`; `.X` is left as is."
-    sc.experimental.pp.highly_variable_genes(adata, flavor="pearson_residuals", n_top_genes=min(n_top_genes, adata.n_vars))
+def _pearson_pca(adata: ad.AnnData, n_top_genes: int, n_pcs: int, seed: int, batch_key: str | None = None) -> None:
+    "HVGs and PCA from analytic Pearson residuals of the counts in `.X`, into `.var`/`.obsm['X_pca']`; `.X` is left as is. With `batch_key`, genes are ranked within each section and residuals computed per section."
+    sc.experimental.pp.highly_variable_genes(adata, flavor="pearson_residuals", n_top_genes=min(n_top_genes, adata.n_vars),
+                                             batch_key=batch_key)
     residuals = adata[:, adata.var["highly_variable"].to_numpy()].copy()
-    sc.experimental.pp.normalize_pearson_residuals(residuals)
-    # the residuals come out float64: in float32 the exact (ARPACK) PCA took 1.7 s instead of 5.0 s on DLPFC, components
-    # within 2e-4 of float64's (correlation > 0.9999998), and the model trains in float32 anyway (CHANGELOG.md)
-    residuals.X = residuals.X.astype(np.float32)
+    # float32: the exact (ARPACK) PCA took 1.7 s instead of 5.0 s on DLPFC, components within 2e-4 of float64's
+    # (correlation > 0.9999998), and the model trains in float32 anyway (CHANGELOG.md)
+    if batch_key is None:
+        sc.experimental.pp.normalize_pearson_residuals(residuals)
+        residuals.X = residuals.X.astype(np.float32)
+    else:   # each section against its own gene means and depth: one section's chemistry does not shift the others' residuals
+        X = np.empty(residuals.shape, dtype=np.float32)
+        for section in residuals.obs[batch_key].unique():
+            rows = (residuals.obs[batch_key] == section).to_numpy()
+            part = residuals[rows].copy()
+            sc.experimental.pp.normalize_pearson_residuals(part)
+            X[rows] = part.X
+        residuals.X = X
     # arpack: the randomized solver took 0.8 s instead of 3.1 s on DLPFC, but its runs scored 0.009 lower, paired over
     # 9 runs of 151673/151674 (CHANGELOG.md, 2026-11-30), so the exact solver stays
     sc.pp.pca(residuals, n_comps=min(n_pcs, residuals.n_obs - 1, residuals.n_vars - 1), random_state=seed)
@@ -574,6 +584,7 @@ def preprocess(adata: ad.AnnData,                 # a section with raw counts (i
                n_pcs: int | None = None,          # principal components in `.obsm['X_pca']` (None: settings.ini [data])
                normalization: str | None = None,  # 'pearson', 'log1p' or 'auto' (by section size) (None: settings.ini [data])
                seed: int | None = None,           # the PCA's random state (None: settings.ini [training] seed)
+               batch_key: str | None = None,      # an `.obs` column naming each spot's section (a joint run): genes ranked and residuals computed per section
                copy: bool = False,                # work on a copy and return it, leaving `adata` as it was
               ) -> ad.AnnData | None:             # the processed copy with `copy`, else None (`adata` changed in place)
     "QC-filter, pick highly variable genes and run PCA into `.obsm['X_pca']` (Pearson residuals or log1p), leaving log-normalised values in `.X`."
@@ -583,6 +594,7 @@ def preprocess(adata: ad.AnnData,                 # a section with raw counts (i
     if n_pcs < 1: raise ValueError(f"n_pcs must be >= 1, got {n_pcs}")
     if normalization not in NORMALIZATIONS: raise ValueError(f"normalization must be one of {NORMALIZATIONS}, got {normalization!r}")
     if adata.n_vars == 0: raise ValueError("no genes: give counts, or precomputed features with features_key")
+    if batch_key is not None and batch_key not in adata.obs: raise KeyError(f"batch_key {batch_key!r} is not an .obs column")
     if copy: adata = adata.copy()
     counts_note = use_counts(adata)               # normalised or z-scored input would give worse domains without a word
     n_before = adata.n_obs
@@ -602,11 +614,11 @@ def preprocess(adata: ad.AnnData,                 # a section with raw counts (i
     adata.uns["spatial_vae_qc"] = {"spots_before": n_before, "spots_after": adata.n_obs, "genes_after": adata.n_vars,
                                    "normalization": normalization, "notes": notes}
     adata.layers["counts"] = adata.X.copy()
-    if normalization == "pearson": _pearson_pca(adata, n_top_genes, n_pcs, seed)
+    if normalization == "pearson": _pearson_pca(adata, n_top_genes, n_pcs, seed, batch_key)
     sc.pp.normalize_total(adata, target_sum=target_sum)     # .X: log-normalised values for plots and markers, either way
     sc.pp.log1p(adata)
     if normalization == "log1p":
-        sc.pp.highly_variable_genes(adata, n_top_genes=min(n_top_genes, adata.n_vars), flavor="seurat")
+        sc.pp.highly_variable_genes(adata, n_top_genes=min(n_top_genes, adata.n_vars), flavor="seurat", batch_key=batch_key)
         n_hvg = int(adata.var["highly_variable"].sum())
         n_comps = min(n_pcs, adata.n_obs - 1, n_hvg - 1)
         sc.pp.pca(adata, n_comps=n_comps, mask_var="highly_variable", random_state=seed)

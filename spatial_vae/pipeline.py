@@ -309,7 +309,9 @@ def _pipeline_steps(data, dataset, s, features_key, label_key, progress, checkpo
     if e["n_domains"] != "auto" and e["n_domains"] > adata.n_obs: raise ValueError(f"n_domains ({e['n_domains']}) is more than the section's {adata.n_obs} spots")
     lap("load", f"{adata.n_obs:,} spots x {adata.n_vars:,} genes")
     if features_key is None:
-        preprocess(adata, **preprocessing_arguments(s))
+        # a joint run: genes ranked and Pearson residuals computed within each section (chapter 00), so that no section's
+        # depth or chemistry decides the genes and residuals of the others (bench/study.md)
+        preprocess(adata, **preprocessing_arguments(s), batch_key=SECTION_KEY if study else None)
         features_key = "X_pca"
     elif features_key not in adata.obsm:
         raise KeyError(f"features_key (--features-key) {features_key!r} is not in .obsm (available: {list(adata.obsm)})")

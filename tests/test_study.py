@@ -37,7 +37,25 @@ def test_two_sections_share_their_domains(tmp_path):
     assert any("2 sections analysed jointly over their 300 shared genes" in n and "slice_b 20" in n for n in metrics["notes"])
     result = ad.read_h5ad(out / "spatial_vae.h5ad")
     assert result.n_obs == 1800 and set(result.obs["section"]) == {"slice_a", "slice_b"}
+    assert "highly_variable_nbatches" in result.var                       # genes were ranked within each section
     for name in ("spatial_clusters.png", "latent_space_umap.png"): assert (out / name).stat().st_size > 0
+
+
+def test_joint_preprocessing_keeps_a_sections_chemistry_out_of_the_pcs():
+    import scipy.sparse as sp
+    from spatial_vae.data import preprocess
+    from spatial_vae.distributed import stack_sections
+    a, b = synthetic_visium(seed=0), synthetic_visium(seed=1)
+    X = b.X.toarray() if sp.issparse(b.X) else b.X.copy()
+    X[:, :40] *= 4                                                        # 40 genes read 4x higher in section b only
+    b.X = sp.csr_matrix(X) if sp.issparse(b.X) else X
+    stack = stack_sections({"a": a, "b": b}, "section")
+    def gap(out):   # distance between the sections' mean PCA vectors, in units of the total spread
+        pcs, in_b = out.obsm["X_pca"], (out.obs["section"] == "b").to_numpy()
+        return np.linalg.norm(pcs[in_b].mean(0) - pcs[~in_b].mean(0)) / np.sqrt(pcs.var(0).sum())
+    assert gap(preprocess(stack, n_top_genes=200, copy=True)) > 0.5      # pooled residuals: the shift is a main axis
+    assert gap(preprocess(stack, n_top_genes=200, batch_key="section", copy=True)) < 0.1   # residuals per section: gone
+    with pytest.raises(KeyError, match="batch_key 'slide'"): preprocess(stack, batch_key="slide", copy=True)
 
 
 def test_a_study_needs_two_sections_and_names_them_uniquely(tmp_path):
