@@ -69,7 +69,7 @@ def measure(section: str, seed: int) -> dict:
 
 
 def pipeline_auto(section: str, seed: int) -> dict:
-    "The default pipeline with n_domains = auto (models 5k..5k+4): the K it chose and the ARI of its final domains."
+    "The default pipeline with n_domains = auto (models 5k, 5k+1, ...): the K it chose and the ARI of its final domains."
     import anndata as ad
     from spatial_vae.data import shared_data_dir
     from spatial_vae.pipeline import run_pipeline
@@ -111,7 +111,8 @@ def table() -> str:
     if auto:
         truth = {(r["section"], r["seed"]): r for r in rows}
         lines += ["", "The pipeline itself with `n_domains = auto` (`--auto`): the K it chose and the ARI of its final domains "
-                  "(vote and refinement included), beside the default's ARI at the annotated K in the same run's models:", "",
+                  "(vote and refinement included), beside the default's ARI at the annotated K from the criteria run of the same seed "
+                  "(five models, the table above):", "",
                   "| section | run | annotated K | ARI at it | K chosen | ARI at the chosen K | models | version | wall s |",
                   "|---|---|---|---|---|---|---|---|---|"]
         for a in auto:
@@ -133,6 +134,7 @@ if __name__ == "__main__":
     p.add_argument("--auto", action="store_true", help="run the pipeline with n_domains = auto instead of measuring the criteria")
     p.add_argument("--again", action="store_true", help="run even where a record exists (a changed default); the table keeps the latest")
     a = p.parse_args()
+    if a.again and not a.auto: p.error("--again reruns --auto records only (the criteria table keeps every record)")
     if a.table:
         text = table(); print(text); (HERE / "n_domains.md").write_text(text)
     else:   # resumable: one JSON line per (section, run), skipped when present

@@ -219,8 +219,11 @@ def load_all() -> pd.DataFrame:
 
 
 PROTOCOL = """\
-Number of domains = number of annotated classes; unannotated spots are clustered but not scored. spatial_vae
-runs with settings.ini's defaults (Pearson-residual PCA, neighbourhood context, 32 latent dimensions, Adam at 0.002
+Number of domains = number of annotated classes; unannotated spots are clustered but not scored. Today's default is
+the preset `default_preset(section)` names (bench/headline.md): `lean_e3_pca32` on DLPFC 151673/151674 and
+`lean_mb512_e3` on the sections that bring their features (300 steps of ~512-spot minibatches, a vote over 3 models,
+12 labellings), `torch_gmm_pca32` on STARmap (300 full-batch epochs, 5 models); run k trains model seeds 5k, 5k+1, ...
+The rows named `spatial_vae` are the default of 2026-11-30, which ran with settings.ini's values then (Pearson-residual PCA, neighbourhood context, 32 latent dimensions, Adam at 0.002
 for 300 full-batch epochs, 2-hop embedding smoothing, 5 models, each clustered by tied GMMs with 10 starts and 0, s,
 2s and 3s spare components merged back by average linkage on their means, s = one per 7 domains (0-3 on DLPFC, 0, 3, 6
 and 9 on the breast-cancer section's 20 regions), all 20 labellings put to a vote, one 2-ring majority-vote label

@@ -58,7 +58,8 @@ def joint(seed: int, correction: str = "center") -> dict:
     r = run_pipeline({s: _read(s) for s in PAIR}, n_domains=7, label_key=LABEL, seed=5 * seed, progress=False,
                      batch_correction=correction)
     models, per_section = r.metrics["ensemble"], "highly_variable_nbatches" in r.adata.var
-    return {"seed": seed, "correction": correction, "models": models, "genes_per_section": per_section, "model_seeds": list(range(5 * seed, 5 * seed + models)), "pooled_ari": r.metrics["ari"],
+    # residual_clip: since 2026-12-01 night one clip (sqrt of the stack's spots) for every section's residuals
+    return {"seed": seed, "correction": correction, "models": models, "genes_per_section": per_section, "residual_clip": "stack", "model_seeds": list(range(5 * seed, 5 * seed + models)), "pooled_ari": r.metrics["ari"],
             "sections": {s: r.metrics["sections"][s]["ari"] for s in PAIR}, "wall_s": round(time.perf_counter() - t0, 1),
             "version": VERSION}
 
@@ -158,8 +159,9 @@ def table() -> str:
     lines = ["# Two sections in one run against one at a time", "", __doc__.split("\n\n")[1].replace("\n", " "), "",
              "| | " + " | ".join(PAIR) + " | pooled labels |", "|---|---|---|---|"]
     # records before 2026-12-01 night: 5 models, genes and residuals over the pooled sections
-    how = lambda r: (r.get("correction", "center"), r.get("models", 5), r.get("genes_per_section", False))
-    label = lambda c, m, g: f"jointly, batch_correction = {c}, {m} models" + (", genes and residuals per section" if g else "")
+    how = lambda r: (r.get("correction", "center"), r.get("models", 5), r.get("genes_per_section", False), r.get("residual_clip"))
+    label = lambda c, m, g, clip: (f"jointly, batch_correction = {c}, {m} models" + (", genes and residuals per section" if g else "")
+                                   + (" (residuals clipped per section)" if g and clip != "stack" else ""))
     for name, group in ([(label(*h), [r for r in rows if how(r) == h]) for h in dict.fromkeys(map(how, rows))]
                         + [("one at a time", seps)]):
         lines.append(f"| {name} | " + " | ".join(fmt([g["sections"][s] for g in group]) for s in PAIR)
@@ -183,8 +185,9 @@ if __name__ == "__main__":
     p.add_argument("--scale", type=int, help="one joint run over this many thinned copies of the two sections")
     p.add_argument("--ensemble", type=int, help="with --scale: models in the vote (default: settings.ini, one model above 20,000 spots)")
     a = p.parse_args()
-    from spatial_vae.pipeline import ensemble_size, merged_settings
-    MODELS = ensemble_size(merged_settings({}), sum(_read(s).n_obs for s in PAIR))   # today's default vote: a run with another is redone
+    if a.alone or not (a.table or a.scale):   # today's default vote: a record made with another is redone
+        from spatial_vae.pipeline import ensemble_size, merged_settings
+        MODELS = ensemble_size(merged_settings({}), sum(_read(s).n_obs for s in PAIR))
     if a.alone:
         done = {r["seed"] for r in map(json.loads, ALONE_OUT.read_text().splitlines()) if r.get("models", 5) == MODELS} if ALONE_OUT.exists() else set()
         for seed in a.seeds:
@@ -202,7 +205,7 @@ if __name__ == "__main__":
     else:
         done = {r["seed"] for r in map(json.loads, OUT.read_text().splitlines())
                 if r.get("correction", "center") == a.correction and r.get("models", 5) == MODELS
-                and r.get("genes_per_section", False)} if OUT.exists() else set()   # today's joint preprocessing
+                and r.get("genes_per_section", False) and r.get("residual_clip") == "stack"} if OUT.exists() else set()   # today's joint preprocessing
         for seed in a.seeds:
             if seed in done: print(f"run {seed}: done already"); continue
             r = joint(seed, a.correction)

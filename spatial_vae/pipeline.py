@@ -38,9 +38,9 @@ from .outputs import OUTPUT_FILES, OutputLock, _beside, _write_error, prepare_ou
 from .training import AUTO_FULL_BATCH_SPOTS, AUTO_SMALL_SECTION, TrainingResult, pick_device, plot_loss_history, save_model, train_spatial_vae
 
 # %% auto #0
-__all__ = ['SECTION_KEY', 'peak_memory_mb', 'merged_settings', 'preprocessing_arguments', 'spare_counts_from_settings',
-           'domains_from_settings', 'training_arguments', 'PipelineResult', 'run_pipeline', 'load_study',
-           'ensemble_size', 'train_from_settings', 'write_outputs']
+__all__ = ['SECTION_KEY', 'AUTO_ENSEMBLE_SMALL', 'AUTO_ENSEMBLE', 'peak_memory_mb', 'merged_settings', 'preprocessing_arguments',
+           'spare_counts_from_settings', 'domains_from_settings', 'training_arguments', 'PipelineResult',
+           'run_pipeline', 'load_study', 'ensemble_size', 'train_from_settings', 'write_outputs']
 
 # %% ../nbs/06_pipeline.ipynb #68a1bf8a
 def peak_memory_mb() -> float:
@@ -276,7 +276,8 @@ def _ensemble_note(settings: dict[str, dict], n_spots: int) -> list[str]:
     "A note when `ensemble = 0` (auto) trains one model because the section is large: no vote, so no per-spot confidence."
     if int(settings["training"]["ensemble"]) or ensemble_size(settings, n_spots) > 1: return []
     return [f"ensemble = 0 (auto) trains one model above {AUTO_SMALL_SECTION:,} spots ({n_spots:,} here): no vote over models and no "
-            "per-spot confidence; set ensemble = 3 to vote (three times the training), or analyse Visium HD in squares (bin_size)"]
+            f"per-spot confidence; set ensemble = {AUTO_ENSEMBLE} to vote ({AUTO_ENSEMBLE} times the training), or analyse Visium HD in "
+            "squares (bin_size)"]
 
 def _pooled_note(adata: ad.AnnData) -> list[str]:
     "A note for a Visium HD section whose bins `load_section` summed into squares (`pool_bins`)."
@@ -372,16 +373,18 @@ def _pipeline_steps(data, dataset, s, features_key, label_key, progress, checkpo
     return PipelineResult(adata, training, metrics, edges)
 
 # %% ../nbs/06_pipeline.ipynb #d7f10ad8
+AUTO_ENSEMBLE_SMALL, AUTO_ENSEMBLE = 5, 3   # models voted over with ensemble = 0: up to AUTO_FULL_BATCH_SPOTS spots, up to AUTO_SMALL_SECTION
+
 def ensemble_size(settings: dict[str, dict],  # settings with `ensemble` in [training] (`merged_settings`)
                   n_spots: int,               # the section's spots
                  ) -> int:                    # the number of models, >= 1
-    "How many models to train: the `ensemble` setting, or for 0 (auto) 5 on sections trained in full batches, 3 on those trained in minibatches up to AUTO_SMALL_SECTION spots, 1 above."
+    "How many models to train: the `ensemble` setting, or for 0 (auto) AUTO_ENSEMBLE_SMALL up to AUTO_FULL_BATCH_SPOTS spots (where the default trains in full batches), AUTO_ENSEMBLE up to AUTO_SMALL_SECTION, 1 above."
     n = int(settings["training"]["ensemble"])
     if n < 0: raise ValueError(f"ensemble must be >= 0 (0 = auto), got {n}")
     # 10 runs each (CHANGELOG.md, 2026-12-01): on DLPFC and the breast-cancer section 3 models scored as 5 did (0.623 / 0.617 /
     # 0.670 against 0.622 / 0.614 / 0.671) in 60% of the training; on STARmap (1,049 cells) 3 scored 0.595 against 0.689
     if n: return n
-    return 5 if n_spots <= AUTO_FULL_BATCH_SPOTS else 3 if n_spots <= AUTO_SMALL_SECTION else 1
+    return AUTO_ENSEMBLE_SMALL if n_spots <= AUTO_FULL_BATCH_SPOTS else AUTO_ENSEMBLE if n_spots <= AUTO_SMALL_SECTION else 1
 
 def train_from_settings(adata: ad.AnnData,              # the preprocessed section
                         edges: np.ndarray,              # its spatial graph, (2, |E|)

@@ -102,3 +102,13 @@ def test_n_domains_auto_finds_the_builtin_sections_five(tmp_path):
     assert sorted(stability) == list(range(3, 16)) and max(stability, key=stability.get) == 5
     assert metrics["ari"] > 0.9
     assert (tmp_path / "out" / "n_domains_stability.png").stat().st_size > 0
+
+
+def test_auto_ensemble_follows_section_size():
+    from spatial_vae.pipeline import AUTO_ENSEMBLE, AUTO_ENSEMBLE_SMALL, ensemble_size
+    from spatial_vae.training import AUTO_FULL_BATCH_SPOTS, AUTO_SMALL_SECTION
+    auto = {"training": {"ensemble": 0}}
+    sizes = [1_049, AUTO_FULL_BATCH_SPOTS, AUTO_FULL_BATCH_SPOTS + 1, 3_639, AUTO_SMALL_SECTION, AUTO_SMALL_SECTION + 1]
+    assert [ensemble_size(auto, n) for n in sizes] == [AUTO_ENSEMBLE_SMALL] * 2 + [AUTO_ENSEMBLE] * 3 + [1]
+    assert (AUTO_ENSEMBLE_SMALL, AUTO_ENSEMBLE) == (5, 3)                 # STARmap-sized sections 5, Visium 3 (CHANGELOG.md)
+    assert all(ensemble_size({"training": {"ensemble": 2}}, n) == 2 for n in sizes)   # a set value wins everywhere

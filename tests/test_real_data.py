@@ -62,6 +62,6 @@ def test_starmap_imaging_section_with_few_genes(shared_data, tmp_path, capsys):
     assert metrics["graph"] == "knn" and metrics["n_domains"] == 4
     assert any("n_top_genes=3000" in n and "166 genes" in n for n in metrics["notes"]), metrics["notes"]
     assert "note: n_top_genes=3000" in capsys.readouterr().out                 # the user is told, not only the file
-    # the non-spatial floor (PCA + tied GMM) scores 0.28 here, the default's five-model runs 0.60-0.80 (bench/table.md);
-    # two models vary more (0.44 seen), so the bar is well clear of the floor rather than at the default's level
+    # the non-spatial floor (PCA + tied GMM) scores 0.28 here, the default's five-model runs 0.612 +- 0.116 over 20, one in
+    # four at 0.35-0.48 where two layers merge (bench/table.md); so the bar is clear of the floor, not at the default's mean
     assert metrics["ari"] > 0.35, metrics

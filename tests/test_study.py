@@ -48,14 +48,20 @@ def test_joint_preprocessing_keeps_a_sections_chemistry_out_of_the_pcs():
     a, b = synthetic_visium(seed=0), synthetic_visium(seed=1)
     X = b.X.toarray() if sp.issparse(b.X) else b.X.copy()
     X[:, :40] *= 4                                                        # 40 genes read 4x higher in section b only
+    X[:, 399] = 0                                                         # and one gene section b never detects
     b.X = sp.csr_matrix(X) if sp.issparse(b.X) else X
     stack = stack_sections({"a": a, "b": b}, "section")
     def gap(out):   # distance between the sections' mean PCA vectors, in units of the total spread
         pcs, in_b = out.obsm["X_pca"], (out.obs["section"] == "b").to_numpy()
         return np.linalg.norm(pcs[in_b].mean(0) - pcs[~in_b].mean(0)) / np.sqrt(pcs.var(0).sum())
     assert gap(preprocess(stack, n_top_genes=200, copy=True)) > 0.5      # pooled residuals: the shift is a main axis
-    assert gap(preprocess(stack, n_top_genes=200, batch_key="section", copy=True)) < 0.1   # residuals per section: gone
+    within = preprocess(stack, n_top_genes=400, batch_key="section", copy=True)   # every gene, the undetected one too
+    assert np.isfinite(within.obsm["X_pca"]).all() and gap(within) < 0.1 # residuals per section: the shift is gone
+    log1p = preprocess(stack, n_top_genes=200, batch_key="section", normalization="log1p", copy=True)
+    assert np.isfinite(log1p.obsm["X_pca"]).all() and "highly_variable_nbatches" in log1p.var
     with pytest.raises(KeyError, match="batch_key 'slide'"): preprocess(stack, batch_key="slide", copy=True)
+    stack.obs["part"] = stack.obs["section"].astype(object).where(np.arange(stack.n_obs) % 50 > 0)   # some spots unassigned
+    with pytest.raises(ValueError, match="batch_key 'part': 64 spots have no section"): preprocess(stack, batch_key="part", copy=True)
 
 
 def test_a_study_needs_two_sections_and_names_them_uniquely(tmp_path):
