@@ -65,6 +65,11 @@ def joint(seed: int, correction: str = "center") -> dict:
             "version": VERSION}
 
 
+def protocol(r: dict) -> tuple:
+    "What a joint record measured: (correction, models, genes and residuals per section, residual clip); records before 2026-12-01 night lack the newer fields: 5 models, pooled residuals."
+    return r.get("correction", "center"), r.get("models", 5), r.get("genes_per_section", False), r.get("residual_clip")
+
+
 ALONE_OUT = HERE / "results" / "study_alone.jsonl"
 
 
@@ -171,11 +176,9 @@ def table() -> str:
     fmt = lambda xs: f"{statistics.mean(xs):.3f} ± {statistics.stdev(xs):.3f} ({len(xs)})" if len(xs) > 1 else f"{xs[0]:.3f} (1)"
     lines = ["# Two sections in one run against one at a time", "", __doc__.split("\n\n")[1].replace("\n", " "), "",
              "| | " + " | ".join(PAIR) + " | pooled labels |", "|---|---|---|---|"]
-    # records before 2026-12-01 night: 5 models, genes and residuals over the pooled sections
-    how = lambda r: (r.get("correction", "center"), r.get("models", 5), r.get("genes_per_section", False), r.get("residual_clip"))
     label = lambda c, m, g, clip: (f"jointly, batch_correction = {c}, {m} models" + (", genes and residuals per section" if g else "")
                                    + (" (residuals clipped at sqrt(spots in the stack), a235926)" if g and clip == "stack" else ""))
-    for name, group in ([(label(*h), [r for r in rows if how(r) == h]) for h in dict.fromkeys(map(how, rows))]
+    for name, group in ([(label(*h), [r for r in rows if protocol(r) == h]) for h in dict.fromkeys(map(protocol, rows))]
                         + [("one at a time", seps)]):
         lines.append(f"| {name} | " + " | ".join(fmt([g["sections"][s] for g in group]) for s in PAIR)
                      + f" | {fmt([g['pooled_ari'] for g in group])} |")
@@ -218,9 +221,8 @@ if __name__ == "__main__":
     elif a.table:
         text = table(); print(text); (HERE / "study.md").write_text(text)
     else:
-        done = {r["seed"] for r in map(json.loads, OUT.read_text().splitlines())
-                if r.get("correction", "center") == a.correction and r.get("models", 5) == MODELS
-                and r.get("genes_per_section", False) and r.get("residual_clip") == "section"} if OUT.exists() else set()   # today's joint preprocessing
+        today = (a.correction, MODELS, True, "section")   # the joint preprocessing `joint` runs now
+        done = {r["seed"] for r in map(json.loads, OUT.read_text().splitlines()) if protocol(r) == today} if OUT.exists() else set()
         for seed in a.seeds:
             if seed in done: print(f"run {seed}: done already"); continue
             r = joint(seed, a.correction)
