@@ -18,7 +18,7 @@ import torch
 from .graph import edges_to_adjacency, neighbour_mean, spatial_edges
 from .model import SpatialVAE
 from .settings import resolved_defaults, uses_settings
-from .training import (EpochLoop, TrainingResult, _batch_edges, _neighbour_batches, batch_plan, embed,
+from .training import (Adam, EpochLoop, TrainingResult, _batch_edges, _neighbour_batches, batch_plan, embed,
                                   seed_everything, train_spatial_vae, training_inputs)
 
 # %% auto #0
@@ -133,7 +133,7 @@ def _worker(job_dir: str) -> dict:
         seed_everything(p["seed"])                                     # the same initial weights everywhere
         model = SpatialVAE(**job["config"])
         ddp = DistributedDataParallel(model)                           # averages gradients across workers
-        optimizer = torch.optim.Adam(ddp.parameters(), lr=p["learning_rate"], weight_decay=p["weight_decay"], foreach=True)
+        optimizer = Adam(ddp.parameters(), lr=p["learning_rate"], weight_decay=p["weight_decay"])   # the single-process trainer's
         shard = np.array_split(np.arange(len(features)), world)[rank]
         gen = torch.Generator().manual_seed(p["seed"] + 7919 * rank)   # each worker its own batches...
         torch.manual_seed(p["seed"] + 7919 * rank)                     # ...and its own sampling noise

@@ -30,7 +30,7 @@ from .model import SpatialVAE
 
 # %% auto #0
 __all__ = ['AUTO_FULL_BATCH_SPOTS', 'AUTO_SMALL_SECTION', 'AUTO_SMALL_BATCH', 'AUTO_BATCH_SIZE', 'seed_everything',
-           'deterministic_torch', 'interrupt_at_epoch_end', 'pick_device', 'save_model', 'load_model',
+           'deterministic_torch', 'Adam', 'interrupt_at_epoch_end', 'pick_device', 'save_model', 'load_model',
            'NonFiniteLossError', 'TrainingResult', 'batch_plan', 'embed', 'EpochLoop', 'RestoreLastGood', 'SaveEvery',
            'StopWhenAsked', 'EarlyStopping', 'check_training_parameters', 'training_inputs', 'train_spatial_vae',
            'plot_loss_history']
@@ -42,12 +42,58 @@ def seed_everything(seed: int,  # seeds Python's `random`, NumPy's global genera
     random.seed(seed); np.random.seed(seed); torch.manual_seed(seed)
 
 class deterministic_torch:
-    "Context manager: torch's deterministic kernels inside (the spatial term's scatter-add is not, by default), restored after."
+    "Context manager: torch's deterministic kernels inside where they change results (a GPU, or several CPU threads), restored after."
+    def __init__(self, device: str | torch.device = "cuda"):   # where training runs
+        # one CPU thread already runs every kernel here in a fixed order (the same embeddings with and without the flag on
+        # 151673's minibatches and the built-in section); the flag costs an import of torch._inductor (~2 s a process)
+        self.active = torch.device(device).type != "cpu" or torch.get_num_threads() > 1
     def __enter__(self):
+        if not self.active: return
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")   # what deterministic cuBLAS needs on a GPU
         self.before = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
-        torch.use_deterministic_algorithms(True, warn_only=True)
-    def __exit__(self, *exc): torch.use_deterministic_algorithms(self.before[0], warn_only=self.before[1])
+        torch.use_deterministic_algorithms(True, warn_only=True)   # two threads: the spatial term's scatter-add varies without it
+    def __exit__(self, *exc):
+        if self.active: torch.use_deterministic_algorithms(self.before[0], warn_only=self.before[1])
+
+class Adam:
+    "Adam as `torch.optim.Adam` computes it (its function `torch.optim.adam.adam`, foreach), with the moments kept here: building a `torch.optim` optimiser imports torch._dynamo, ~2 s of every run."
+    def __init__(self, params,                     # the parameters to fit (e.g. `model.parameters()`)
+                 lr: float,                        # learning rate
+                 weight_decay: float = 0.0,        # L2 penalty added to the gradient, as in `torch.optim.Adam`
+                 betas: tuple = (0.9, 0.999),      # decay of the first and second moment estimates
+                 eps: float = 1e-8,                # added to the denominator
+                ):
+        self.params = [p for p in params if p.requires_grad]
+        self.lr, self.weight_decay, self.betas, self.eps = float(lr), float(weight_decay), tuple(betas), float(eps)
+        self.exp_avg = [torch.zeros_like(p) for p in self.params]
+        self.exp_avg_sq = [torch.zeros_like(p) for p in self.params]
+        self.step_count = [torch.tensor(0.0) for _ in self.params]   # a CPU float per parameter, as torch keeps it
+    def zero_grad(self):
+        for p in self.params: p.grad = None
+    @torch.no_grad()
+    def step(self):
+        "One update of every parameter that has a gradient."
+        from torch.optim.adam import adam
+        have = [i for i, p in enumerate(self.params) if p.grad is not None]
+        pick = lambda values: [values[i] for i in have]
+        if have: adam(pick(self.params), [self.params[i].grad for i in have], pick(self.exp_avg), pick(self.exp_avg_sq), [],
+                      pick(self.step_count), foreach=True, amsgrad=False, beta1=self.betas[0], beta2=self.betas[1],
+                      lr=self.lr, weight_decay=self.weight_decay, eps=self.eps, maximize=False)
+    def state_dict(self) -> dict:
+        "The moments and step counts in `torch.optim.Adam`'s layout (a checkpoint either can resume from)."
+        return {"state": {i: {"step": s, "exp_avg": m, "exp_avg_sq": v} for i, (s, m, v) in
+                          enumerate(zip(self.step_count, self.exp_avg, self.exp_avg_sq)) if s > 0},
+                "param_groups": [{"lr": self.lr, "betas": self.betas, "eps": self.eps, "weight_decay": self.weight_decay,
+                                  "amsgrad": False, "maximize": False, "params": list(range(len(self.params)))}]}
+    def load_state_dict(self, state: dict):
+        "Continue from `state_dict()` (this class's or `torch.optim.Adam`'s, for the same parameters)."
+        if len(state["param_groups"][0]["params"]) != len(self.params):
+            raise ValueError(f"optimiser state for {len(state['param_groups'][0]['params'])} parameters, this model has {len(self.params)}")
+        for i, st in state["state"].items():
+            i = int(i)
+            self.step_count[i] = torch.as_tensor(st["step"], dtype=torch.float32).clone().cpu()
+            self.exp_avg[i] = st["exp_avg"].to(self.params[i]).clone()
+            self.exp_avg_sq[i] = st["exp_avg_sq"].to(self.params[i]).clone()
 
 class interrupt_at_epoch_end:
     "Context manager: a first Ctrl-C asks training to stop at the end of the epoch (a consistent checkpoint); a second stops at once."
@@ -192,7 +238,7 @@ def embed(model: SpatialVAE,                  # a trained model (moved to `devic
 class EpochLoop:
     "Epochs of optimiser steps on the seed loss: the one loop of `train_spatial_vae` and of each DDP worker (chapter 09); checkpoints, NaN rollback, Ctrl-C and early stopping plug in as hooks."
     def __init__(self, model: torch.nn.Module,       # the model (or its DDP wrapper)
-                 optimizer: torch.optim.Optimizer,   # its optimiser
+                 optimizer,                          # its optimiser: `Adam` (or a `torch.optim` one)
                  beta: float,                        # weight of the KL term
                  lambda_spatial: float,              # weight of the spatial term
                  rows: list | None = None,           # earlier epochs' loss rows (a resumed run), appended to
@@ -338,8 +384,7 @@ def train_spatial_vae(adata: ad.AnnData,                             # a preproc
     n_covariates = 0 if codes is None else int(codes.max()) + 1
     model = SpatialVAE(features.shape[1], latent_dim, tuple(hidden_dims), dropout, n_context=features.shape[1] if neighbour_context else 0,
                        n_covariates=n_covariates).to(dev)
-    # foreach: one fused update over all parameters, the same numbers as the per-tensor loop, ~0.5 ms less per step
-    optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate, weight_decay=weight_decay, foreach=True)
+    optimizer = Adam(model.parameters(), lr=learning_rate, weight_decay=weight_decay)
     gen = torch.Generator().manual_seed(seed)
     rows, step_rows, start_epoch = [], [], 0
     if resume and checkpoint and Path(checkpoint).is_file():
@@ -369,7 +414,7 @@ def train_spatial_vae(adata: ad.AnnData,                             # a preproc
         return (x_all[idx], None if c_all is None else c_all[idx], _batch_edges(adj, nodes).to(dev), *(t[idx] for t in tail))
     loop = EpochLoop(model, optimizer, beta, lambda_spatial, rows, step_rows)
     bar = tqdm(desc=progress_label, disable=not progress, initial=start_epoch, total=epochs)
-    with deterministic_torch(), interrupt_at_epoch_end() as ctrl_c:   # exact repeats on CPU; clean Ctrl-C
+    with deterministic_torch(dev), interrupt_at_epoch_end() as ctrl_c:   # exact repeats on CPU; clean Ctrl-C
         hooks = [RestoreLastGood(model, save_checkpoint), *([SaveEvery(save_checkpoint, checkpoint_every)] if checkpoint else []),
                  StopWhenAsked(ctrl_c), *([EarlyStopping(early_stopping_patience)] if early_stopping_patience else [])]
         try: stopped_early = loop.run(range(start_epoch, epochs), batches, load, hooks, bar=bar)

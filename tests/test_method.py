@@ -64,6 +64,26 @@ def test_same_seed_same_domains():
     assert (a.adata.obs["spatial_vae_domain"] == b.adata.obs["spatial_vae_domain"]).all()
 
 
+def test_adam_is_torchs_adam_and_resumes_from_its_state():
+    "`training.Adam` (torch's update, no torch._dynamo import) takes the same steps as torch.optim.Adam, also after a handover of state."
+    import torch
+    from spatial_vae.model import SpatialVAE
+    from spatial_vae.training import Adam
+    x = torch.randn(64, 12, generator=torch.Generator().manual_seed(1))
+    def fit(model, opt, steps):
+        for _ in range(steps):
+            opt.zero_grad(); ((model(x)[0] - x) ** 2).mean().backward(); opt.step()
+    models = []
+    for make in (lambda m: torch.optim.Adam(m.parameters(), lr=1e-2, weight_decay=1e-3), lambda m: Adam(m.parameters(), lr=1e-2, weight_decay=1e-3)):
+        torch.manual_seed(0); m = SpatialVAE(12, 3, (16,)).eval(); fit(m, make(m), 25); models.append(m)
+    torch.manual_seed(0); handed = SpatialVAE(12, 3, (16,)).eval()
+    theirs = torch.optim.Adam(handed.parameters(), lr=1e-2, weight_decay=1e-3); fit(handed, theirs, 10)
+    ours = Adam(handed.parameters(), lr=1e-2, weight_decay=1e-3); ours.load_state_dict(theirs.state_dict()); fit(handed, ours, 15)
+    for m in models[1:] + [handed]:
+        for a, b in zip(models[0].parameters(), m.parameters()): assert torch.equal(a, b)
+    with pytest.raises(ValueError, match="parameters"): Adam(list(handed.parameters())[:2], lr=1e-2).load_state_dict(ours.state_dict())
+
+
 _REPEAT = """
 import hashlib, warnings
 import numpy as np

@@ -65,3 +65,14 @@ def test_starmap_imaging_section_with_few_genes(shared_data, tmp_path, capsys):
     # the non-spatial floor (PCA + tied GMM) scores 0.28 here, the default's five-model runs 0.612 +- 0.116 over 20, one in
     # four at 0.35-0.48 where two layers merge (bench/table.md); so the bar is clear of the floor, not at the default's mean
     assert metrics["ari"] > 0.35, metrics
+
+
+def test_two_torch_threads_repeat_exactly_on_minibatches(shared_data):
+    "With several CPU threads training switches torch's deterministic kernels on: without them two runs on 151673 differ."
+    from spatial_vae.data import preprocess
+    from spatial_vae.graph import spatial_edges
+    from spatial_vae.training import train_spatial_vae
+    adata = load_section(shared_data / "DLPFC_151673" / "DLPFC_151673.h5ad")
+    preprocess(adata); edges = spatial_edges(adata)
+    for key in ("a", "b"): train_spatial_vae(adata, edges, num_threads=2, max_steps=60, progress=False, key_added=key)
+    assert np.array_equal(adata.obsm["a"], adata.obsm["b"])

@@ -16,7 +16,7 @@ import torch
 import spatial_vae.data as data
 from spatial_vae.data import download_visium, preprocess, read_spaceranger, synthetic_visium
 from spatial_vae.graph import spatial_edges
-from spatial_vae.training import train_spatial_vae
+from spatial_vae.training import Adam, train_spatial_vae
 
 md5 = lambda p: hashlib.md5(Path(p).read_bytes()).hexdigest()
 
@@ -106,12 +106,12 @@ def test_ctrl_c_leaves_a_checkpoint_that_resumes(small, tmp_path, monkeypatch):
     train_spatial_vae(full, edges, epochs=400, progress=False)
     ckpt = tmp_path / "ckpt.pt"
     # Ctrl-C after the 100th optimiser step: a timer raced the training, which now ends in under its second
-    steps, adam_step = [], torch.optim.Adam.step
+    steps, adam_step = [], Adam.step
     def step_then_ctrl_c(self, *args, **kwargs):
         out = adam_step(self, *args, **kwargs); steps.append(1)
         if len(steps) == 100: os.kill(os.getpid(), signal.SIGINT)
         return out
-    monkeypatch.setattr(torch.optim.Adam, "step", step_then_ctrl_c)
+    monkeypatch.setattr(Adam, "step", step_then_ctrl_c)
     part = adata.copy()
     with pytest.raises(KeyboardInterrupt, match="checkpoint saved to"):
         train_spatial_vae(part, edges, epochs=400, progress=False, checkpoint=ckpt)
@@ -224,12 +224,12 @@ def test_cli_ctrl_c_keeps_checkpoints_and_resume_repeats_the_result(tmp_path, mo
     # full batch (the built-in section's 1,600 spots in one batch): one optimiser step per epoch, 60 per model
     args = ["run", "--epochs", "60", "--batch-size", "2000", "--ensemble", "2", "--n-domains", "5", "--quiet"]
     assert main([*args, "--out", str(tmp_path / "full")]) == 0
-    steps, adam_step = [], torch.optim.Adam.step
+    steps, adam_step = [], Adam.step
     def step_then_ctrl_c(self, *a, **k):
         out = adam_step(self, *a, **k); steps.append(1)
         if len(steps) == 90: os.kill(os.getpid(), signal.SIGINT)       # Ctrl-C in the second model (60 steps each)
         return out
-    monkeypatch.setattr(torch.optim.Adam, "step", step_then_ctrl_c)
+    monkeypatch.setattr(Adam, "step", step_then_ctrl_c)
     assert main([*args, "--out", str(tmp_path / "part")]) == 130
     assert "run the same command with --resume" in capsys.readouterr().err
     monkeypatch.undo()
