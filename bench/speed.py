@@ -40,6 +40,8 @@ VERSION_NOTES = {
                "de9419a), measured on 2026-12-01 night, idle machine; this hour's machine was slower (BANKSY 23.7 s against 19.2 s, "
                "the same STARmap run 33.8 s against 25.3 s)",
     "8b7af1c": "3 models on 151673 and the PCA in float32 (both sections), measured on 2026-12-01 night, idle machine",
+    "701b7f8": "the same runs as 8b7af1c (labels identical) without importing torch._dynamo (training.Adam; deterministic "
+               "kernels only where they change results), measured on 2026-12-01 night, idle machine",
 }
 SECTIONS = {  # name: (file under the shared data folder, label column, domains)
     "DLPFC_151673": ("DLPFC_151673/DLPFC_151673.h5ad", "layer_guess_reordered", 7),

@@ -52,22 +52,23 @@ def _read(section: str):
     return ad.read_h5ad(shared_data_dir() / SECTIONS[section][0])
 
 
-def joint(seed: int, correction: str = "center") -> dict:
+def joint(seed: int, correction: str = "center", max_steps: int | None = None) -> dict:
     from spatial_vae.pipeline import run_pipeline
     t0 = time.perf_counter()
     r = run_pipeline({s: _read(s) for s in PAIR}, n_domains=7, label_key=LABEL, seed=5 * seed, progress=False,
-                     batch_correction=correction)
+                     batch_correction=correction, max_steps=max_steps)
     models, per_section = r.metrics["ensemble"], "highly_variable_nbatches" in r.adata.var
     # residual_clip: each section's residuals clipped at sqrt(its spots), scanpy's default ("stack": sqrt of the stack's
     # spots, the code of a235926 only)
-    return {"seed": seed, "correction": correction, "models": models, "genes_per_section": per_section, "residual_clip": "section", "model_seeds": list(range(5 * seed, 5 * seed + models)), "pooled_ari": r.metrics["ari"],
+    return {"seed": seed, "correction": correction, "models": models, "genes_per_section": per_section, "residual_clip": "section",
+            **({"max_steps": max_steps} if max_steps else {}), "model_seeds": list(range(5 * seed, 5 * seed + models)), "pooled_ari": r.metrics["ari"],
             "sections": {s: r.metrics["sections"][s]["ari"] for s in PAIR}, "wall_s": round(time.perf_counter() - t0, 1),
             "version": VERSION}
 
 
 def protocol(r: dict) -> tuple:
     "What a joint record measured: (correction, models, genes and residuals per section, residual clip); records before 2026-12-01 night lack the newer fields: 5 models, pooled residuals."
-    return r.get("correction", "center"), r.get("models", 5), r.get("genes_per_section", False), r.get("residual_clip")
+    return r.get("correction", "center"), r.get("models", 5), r.get("genes_per_section", False), r.get("residual_clip"), r.get("max_steps")
 
 
 ALONE_OUT = HERE / "results" / "study_alone.jsonl"
@@ -176,8 +177,9 @@ def table() -> str:
     fmt = lambda xs: f"{statistics.mean(xs):.3f} ± {statistics.stdev(xs):.3f} ({len(xs)})" if len(xs) > 1 else f"{xs[0]:.3f} (1)"
     lines = ["# Two sections in one run against one at a time", "", __doc__.split("\n\n")[1].replace("\n", " "), "",
              "| | " + " | ".join(PAIR) + " | pooled labels |", "|---|---|---|---|"]
-    label = lambda c, m, g, clip: (f"jointly, batch_correction = {c}, {m} models" + (", genes and residuals per section" if g else "")
-                                   + (" (residuals clipped at sqrt(spots in the stack), a235926)" if g and clip == "stack" else ""))
+    label = lambda c, m, g, clip, steps: (f"jointly, batch_correction = {c}, {m} models" + (", genes and residuals per section" if g else "")
+                                          + (" (residuals clipped at sqrt(spots in the stack), a235926)" if g and clip == "stack" else "")
+                                          + (f", max_steps = {steps}" if steps else ""))
     for name, group in ([(label(*h), [r for r in rows if protocol(r) == h]) for h in dict.fromkeys(map(protocol, rows))]
                         + [("one at a time", seps)]):
         lines.append(f"| {name} | " + " | ".join(fmt([g["sections"][s] for g in group]) for s in PAIR)
@@ -185,7 +187,7 @@ def table() -> str:
     lines += ["", "Every run:", "", "| run | how | " + " | ".join(PAIR) + " | pooled | wall s | version |", "|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['seed']} | jointly ({r.get('correction', 'center')}, {r.get('models', 5)} models"
-                     f"{', per section' if r.get('genes_per_section') else ''}) | " + " | ".join(f"{r['sections'][s]:.3f}" for s in PAIR)
+                     f"{', per section' if r.get('genes_per_section') else ''}{', max_steps ' + str(r['max_steps']) if r.get('max_steps') else ''}) | " + " | ".join(f"{r['sections'][s]:.3f}" for s in PAIR)
                      + f" | {r['pooled_ari']:.3f} | {r['wall_s']} | {r['version']} |")
     for s in seps:
         lines.append(f"| {s['seed']} | separately | " + " | ".join(f"{s['sections'][x]:.3f}" for x in PAIR) + f" | {s['pooled_ari']:.3f} | | |")
@@ -197,6 +199,7 @@ if __name__ == "__main__":
     p.add_argument("--seeds", nargs="*", type=int, default=[0, 1, 2, 3, 4])
     p.add_argument("--table", action="store_true")
     p.add_argument("--correction", default="center", help="batch_correction of the joint runs: center, harmony, covariate or none")
+    p.add_argument("--max-steps", type=int, help="max_steps of the joint runs (default: settings.ini's)")
     p.add_argument("--alone", action="store_true", help="each section alone on all and on the shared genes, --seeds")
     p.add_argument("--scale", type=int, help="one joint run over this many thinned copies of the two sections")
     p.add_argument("--pooled-clipped", action="store_true", help="with --scale: pooled residuals clipped at one section's size (a probe)")
@@ -221,10 +224,10 @@ if __name__ == "__main__":
     elif a.table:
         text = table(); print(text); (HERE / "study.md").write_text(text)
     else:
-        today = (a.correction, MODELS, True, "section")   # the joint preprocessing `joint` runs now
+        today = (a.correction, MODELS, True, "section", a.max_steps)   # the joint preprocessing `joint` runs now
         done = {r["seed"] for r in map(json.loads, OUT.read_text().splitlines()) if protocol(r) == today} if OUT.exists() else set()
         for seed in a.seeds:
             if seed in done: print(f"run {seed}: done already"); continue
-            r = joint(seed, a.correction)
+            r = joint(seed, a.correction, a.max_steps)
             with OUT.open("a") as f: f.write(json.dumps(r) + "\n")
             print(f"run {seed}: {r['sections']}, pooled {r['pooled_ari']:.3f}, {r['wall_s']} s", flush=True)
