@@ -13,6 +13,8 @@ shared genes each section scores higher than on all its genes, so the gene set d
     uv run python bench/study.py --table
     uv run --with harmonypy python bench/study.py --correction harmony --seeds 0 1 2 3 4   # Harmony instead of centring
     uv run python bench/study.py --correction covariate --seeds 0 1 2 3 4   # the section given to the decoder instead
+    uv run python bench/study.py --max-steps 600 --seeds 0 1 2 3 4   # twice the steps: each spot seen as often as alone
+    uv run python bench/study.py --probe-clustering --seeds 0 1 2 3 4   # also a mixture per section on the joint embeddings
 
 Scale (`--scale 12`): a study of 12 sections, as in issue 24 (about 47,000 spots), stacked from the development data:
 151673 and 151674 six times each, every copy's counts thinned binomially (keep each count with p = 0.9, its own seed)
@@ -52,18 +54,48 @@ def _read(section: str):
     return ad.read_h5ad(shared_data_dir() / SECTIONS[section][0])
 
 
-def joint(seed: int, correction: str = "center", max_steps: int | None = None) -> dict:
+def clustered_per_section(r) -> dict:
+    "A probe: each section's spots of a joint run clustered on their own (the joint run's embeddings, smoothing, vote and refinement, but a mixture per section), each section's domains matched to the first's by their mean embeddings: ARI per section and pooled."
+    from scipy.optimize import linear_sum_assignment
+    from sklearn.metrics import adjusted_rand_score
+    from spatial_vae.pipeline import SECTION_KEY, domains_from_settings
+    from spatial_vae.evaluation import score_domains
+    out, labels, truth, ref = {}, [], [], None
+    for s in PAIR:
+        keep = (r.adata.obs[SECTION_KEY] == s).to_numpy()
+        sub = r.adata[keep].copy()
+        new = np.full(len(keep), -1); new[keep] = np.arange(keep.sum())
+        inside = keep[r.edges[0]] & keep[r.edges[1]]
+        rep = domains_from_settings(sub, new[r.edges[:, inside]], r.metrics["settings"], r.training.member_keys)
+        out[s] = score_domains(sub, LABEL)["ari"]
+        lab = sub.obs["spatial_vae_domain"].astype(str).to_numpy()
+        names = np.unique(lab)
+        means = np.stack([sub.obsm[rep][lab == n].mean(0) for n in names])
+        if ref is None: ref = (names, means); mapped = lab
+        else:   # the domain of the first section whose mean embedding is closest, one to one
+            rows, cols = linear_sum_assignment(((means[:, None] - ref[1][None]) ** 2).sum(-1))
+            to = {names[i]: ref[0][j] for i, j in zip(rows, cols)}
+            mapped = np.array([to.get(x, f"{s}:{x}") for x in lab])
+        labels.append(mapped); truth.append(sub.obs[LABEL].astype(str).to_numpy())
+    lab, tru = np.concatenate(labels), np.concatenate(truth)
+    scored = tru != "nan"
+    out["pooled"] = float(adjusted_rand_score(tru[scored], lab[scored]))
+    return out
+
+
+def joint(seed: int, correction: str = "center", max_steps: int | None = None, probe: bool = False) -> dict:
     from spatial_vae.pipeline import run_pipeline
     t0 = time.perf_counter()
     r = run_pipeline({s: _read(s) for s in PAIR}, n_domains=7, label_key=LABEL, seed=5 * seed, progress=False,
                      batch_correction=correction, max_steps=max_steps)
+    wall = round(time.perf_counter() - t0, 1)
     models, per_section = r.metrics["ensemble"], "highly_variable_nbatches" in r.adata.var
     # residual_clip: each section's residuals clipped at sqrt(its spots), scanpy's default ("stack": sqrt of the stack's
     # spots, the code of a235926 only)
     return {"seed": seed, "correction": correction, "models": models, "genes_per_section": per_section, "residual_clip": "section",
             **({"max_steps": max_steps} if max_steps else {}), "model_seeds": list(range(5 * seed, 5 * seed + models)), "pooled_ari": r.metrics["ari"],
-            "sections": {s: r.metrics["sections"][s]["ari"] for s in PAIR}, "wall_s": round(time.perf_counter() - t0, 1),
-            "version": VERSION}
+            "sections": {s: r.metrics["sections"][s]["ari"] for s in PAIR}, "wall_s": wall, "version": VERSION,
+            **({"clustered_per_section": clustered_per_section(r)} if probe else {})}
 
 
 def protocol(r: dict) -> tuple:
@@ -173,6 +205,7 @@ def separate(seed: int) -> dict | None:
 
 def table() -> str:
     rows = [json.loads(l) for l in OUT.read_text().splitlines() if l.strip()]
+    rows = list({(protocol(r), r["seed"]): r for r in rows}.values())   # a seed rerun with --probe-clustering: its last record
     seps = [s for s in (separate(seed) for seed in sorted({r["seed"] for r in rows})) if s]
     fmt = lambda xs: f"{statistics.mean(xs):.3f} ± {statistics.stdev(xs):.3f} ({len(xs)})" if len(xs) > 1 else f"{xs[0]:.3f} (1)"
     lines = ["# Two sections in one run against one at a time", "", __doc__.split("\n\n")[1].replace("\n", " "), "",
@@ -184,6 +217,10 @@ def table() -> str:
                         + [("one at a time", seps)]):
         lines.append(f"| {name} | " + " | ".join(fmt([g["sections"][s] for g in group]) for s in PAIR)
                      + f" | {fmt([g['pooled_ari'] for g in group])} |")
+    probed = [r for r in rows if "pooled" in r.get("clustered_per_section", {})]
+    if probed:   # --probe-clustering: the same joint runs, each section's spots clustered on their own
+        lines.append("| the same joint runs, a mixture per section, domains matched by mean embedding (`--probe-clustering`) | "
+                     + " | ".join(fmt([r["clustered_per_section"][k] for r in probed]) for k in (*PAIR, "pooled")) + " |")
     lines += ["", "Every run:", "", "| run | how | " + " | ".join(PAIR) + " | pooled | wall s | version |", "|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['seed']} | jointly ({r.get('correction', 'center')}, {r.get('models', 5)} models"
@@ -199,6 +236,7 @@ if __name__ == "__main__":
     p.add_argument("--seeds", nargs="*", type=int, default=[0, 1, 2, 3, 4])
     p.add_argument("--table", action="store_true")
     p.add_argument("--correction", default="center", help="batch_correction of the joint runs: center, harmony, covariate or none")
+    p.add_argument("--probe-clustering", action="store_true", help="also cluster each section's spots of the joint run on their own (recorded beside)")
     p.add_argument("--max-steps", type=int, help="max_steps of the joint runs (default: settings.ini's)")
     p.add_argument("--alone", action="store_true", help="each section alone on all and on the shared genes, --seeds")
     p.add_argument("--scale", type=int, help="one joint run over this many thinned copies of the two sections")
@@ -225,9 +263,11 @@ if __name__ == "__main__":
         text = table(); print(text); (HERE / "study.md").write_text(text)
     else:
         today = (a.correction, MODELS, True, "section", a.max_steps)   # the joint preprocessing `joint` runs now
-        done = {r["seed"] for r in map(json.loads, OUT.read_text().splitlines()) if protocol(r) == today} if OUT.exists() else set()
+        done = {r["seed"] for r in map(json.loads, OUT.read_text().splitlines())
+                if protocol(r) == today and (not a.probe_clustering or "pooled" in r.get("clustered_per_section", {}))} if OUT.exists() else set()
         for seed in a.seeds:
             if seed in done: print(f"run {seed}: done already"); continue
-            r = joint(seed, a.correction, a.max_steps)
+            r = joint(seed, a.correction, a.max_steps, a.probe_clustering)
             with OUT.open("a") as f: f.write(json.dumps(r) + "\n")
-            print(f"run {seed}: {r['sections']}, pooled {r['pooled_ari']:.3f}, {r['wall_s']} s", flush=True)
+            print(f"run {seed}: {r['sections']}, pooled {r['pooled_ari']:.3f}, {r['wall_s']} s"
+                  + (f"; clustered per section {r['clustered_per_section']}" if a.probe_clustering else ""), flush=True)
