@@ -64,6 +64,7 @@ def clustered_per_section(r) -> dict:
     for s in PAIR:
         keep = (r.adata.obs[SECTION_KEY] == s).to_numpy()
         sub = r.adata[keep].copy()
+        sub.uns.pop("spatial_vae_study", None)   # one section: clustered as a section alone is
         new = np.full(len(keep), -1); new[keep] = np.arange(keep.sum())
         inside = keep[r.edges[0]] & keep[r.edges[1]]
         rep = domains_from_settings(sub, new[r.edges[:, inside]], r.metrics["settings"], r.training.member_keys)
@@ -90,17 +91,19 @@ def joint(seed: int, correction: str = "center", max_steps: int | None = None, p
                      batch_correction=correction, max_steps=max_steps)
     wall = round(time.perf_counter() - t0, 1)
     models, per_section = r.metrics["ensemble"], "highly_variable_nbatches" in r.adata.var
+    alone_too = any(k.endswith("_alone") for k in r.adata.uns["spatial_vae_domain"].get("consensus_of", []))
     # residual_clip: each section's residuals clipped at sqrt(its spots), scanpy's default ("stack": sqrt of the stack's
     # spots, the code of a235926 only)
     return {"seed": seed, "correction": correction, "models": models, "genes_per_section": per_section, "residual_clip": "section",
-            **({"max_steps": max_steps} if max_steps else {}), "model_seeds": list(range(5 * seed, 5 * seed + models)), "pooled_ari": r.metrics["ari"],
+            **({"max_steps": max_steps} if max_steps else {}), **({"vote": "joint and sections alone"} if alone_too else {}), "model_seeds": list(range(5 * seed, 5 * seed + models)), "pooled_ari": r.metrics["ari"],
             "sections": {s: r.metrics["sections"][s]["ari"] for s in PAIR}, "wall_s": wall, "version": VERSION,
             **({"clustered_per_section": clustered_per_section(r)} if probe else {})}
 
 
 def protocol(r: dict) -> tuple:
-    "What a joint record measured: (correction, models, genes and residuals per section, residual clip); records before 2026-12-01 night lack the newer fields: 5 models, pooled residuals."
-    return r.get("correction", "center"), r.get("models", 5), r.get("genes_per_section", False), r.get("residual_clip"), r.get("max_steps")
+    "What a joint record measured: (correction, models, genes and residuals per section, residual clip, max_steps, labellings voted over); records before 2026-12-01 night lack the newer fields: 5 models, pooled residuals, joint labellings only."
+    return (r.get("correction", "center"), r.get("models", 5), r.get("genes_per_section", False), r.get("residual_clip"), r.get("max_steps"),
+            r.get("vote", "joint"))
 
 
 ALONE_OUT = HERE / "results" / "study_alone.jsonl"
@@ -210,9 +213,10 @@ def table() -> str:
     fmt = lambda xs: f"{statistics.mean(xs):.3f} ± {statistics.stdev(xs):.3f} ({len(xs)})" if len(xs) > 1 else f"{xs[0]:.3f} (1)"
     lines = ["# Two sections in one run against one at a time", "", __doc__.split("\n\n")[1].replace("\n", " "), "",
              "| | " + " | ".join(PAIR) + " | pooled labels |", "|---|---|---|---|"]
-    label = lambda c, m, g, clip, steps: (f"jointly, batch_correction = {c}, {m} models" + (", genes and residuals per section" if g else "")
-                                          + (" (residuals clipped at sqrt(spots in the stack), a235926)" if g and clip == "stack" else "")
-                                          + (f", max_steps = {steps}" if steps else ""))
+    label = lambda c, m, g, clip, steps, vote: (f"jointly, batch_correction = {c}, {m} models" + (", genes and residuals per section" if g else "")
+                                                + (" (residuals clipped at sqrt(spots in the stack), a235926)" if g and clip == "stack" else "")
+                                                + (f", max_steps = {steps}" if steps else "")
+                                                + (", the vote over joint and per-section labellings" if vote != "joint" else ""))
     for name, group in ([(label(*h), [r for r in rows if protocol(r) == h]) for h in dict.fromkeys(map(protocol, rows))]
                         + [("one at a time", seps)]):
         lines.append(f"| {name} | " + " | ".join(fmt([g["sections"][s] for g in group]) for s in PAIR)
@@ -224,7 +228,8 @@ def table() -> str:
     lines += ["", "Every run:", "", "| run | how | " + " | ".join(PAIR) + " | pooled | wall s | version |", "|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['seed']} | jointly ({r.get('correction', 'center')}, {r.get('models', 5)} models"
-                     f"{', per section' if r.get('genes_per_section') else ''}{', max_steps ' + str(r['max_steps']) if r.get('max_steps') else ''}) | " + " | ".join(f"{r['sections'][s]:.3f}" for s in PAIR)
+                     f"{', per section' if r.get('genes_per_section') else ''}{', max_steps ' + str(r['max_steps']) if r.get('max_steps') else ''}"
+                     f"{', vote with sections alone' if r.get('vote') else ''}) | " + " | ".join(f"{r['sections'][s]:.3f}" for s in PAIR)
                      + f" | {r['pooled_ari']:.3f} | {r['wall_s']} | {r['version']} |")
     for s in seps:
         lines.append(f"| {s['seed']} | separately | " + " | ".join(f"{s['sections'][x]:.3f}" for x in PAIR) + f" | {s['pooled_ari']:.3f} | | |")
@@ -262,7 +267,7 @@ if __name__ == "__main__":
     elif a.table:
         text = table(); print(text); (HERE / "study.md").write_text(text)
     else:
-        today = (a.correction, MODELS, True, "section", a.max_steps)   # the joint preprocessing `joint` runs now
+        today = (a.correction, MODELS, True, "section", a.max_steps, "joint and sections alone")   # the joint run `joint` makes now
         done = {r["seed"] for r in map(json.loads, OUT.read_text().splitlines())
                 if protocol(r) == today and (not a.probe_clustering or "pooled" in r.get("clustered_per_section", {}))} if OUT.exists() else set()
         for seed in a.seeds:

@@ -160,6 +160,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                       'spatial_vae.pipeline._pooled_note': ('pipeline.html#_pooled_note', 'spatial_vae/pipeline.py'),
                                       'spatial_vae.pipeline._ready_checkpoints': ( 'pipeline.html#_ready_checkpoints',
                                                                                    'spatial_vae/pipeline.py'),
+                                      'spatial_vae.pipeline._sections_alone': ('pipeline.html#_sections_alone', 'spatial_vae/pipeline.py'),
                                       'spatial_vae.pipeline._smoothed': ('pipeline.html#_smoothed', 'spatial_vae/pipeline.py'),
                                       'spatial_vae.pipeline._study_items': ('pipeline.html#_study_items', 'spatial_vae/pipeline.py'),
                                       'spatial_vae.pipeline._study_note': ('pipeline.html#_study_note', 'spatial_vae/pipeline.py'),

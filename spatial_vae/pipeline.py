@@ -27,7 +27,7 @@ from .data import check_section, input_checksum, load_section, preprocess
 from .settings import _parse_value, atomic_write, package_file, read_settings
 from .settings import settings_path as default_settings_path
 from .domains import (check_clustering_arguments, choose_n_domains, consensus_domains, domain_confidence,
-                                 domain_count_stability, find_domains, plot_domain_count_stability, refine_domains,
+                                 domain_count_stability, find_domains, match_labels, plot_domain_count_stability, refine_domains,
                                  resolved_cluster_method, spare_component_counts, smooth_embedding, stability_record,
                                  stability_table)
 from .evaluation import (color_domains, latent_umap, plot_domain_maps, plot_latent_umap, plot_section_maps,
@@ -120,6 +120,22 @@ def _cluster_embedding(adata, settings, extras, use_rep, key_added, seed) -> lis
                      seed=seed, max_fit_spots=e["max_fit_spots"], extra_components=n, key_added=key, device=device)
     return keys
 
+def _sections_alone(adata, settings, joint_key, use_rep, extra, seed) -> str:
+    "A joint run's labelling `.obs[joint_key]` redone with each section's spots clustered on their own, each section's domains matched to the joint labelling's on the same spots, into `.obs[joint_key + '_alone']`; returns that key. A section with under 10 spots per component keeps the joint labels."
+    e = settings["evaluation"]
+    joint, names = adata.obs[joint_key].cat.codes.to_numpy(), adata.obs[joint_key].cat.categories
+    alone, sections = joint.copy(), adata.obs[SECTION_KEY].to_numpy()
+    for section in pd.unique(sections):
+        rows = sections == section
+        if rows.sum() < 10 * (e["n_domains"] + extra): continue
+        part = ad.AnnData(obs=pd.DataFrame(index=adata.obs_names[rows]), obsm={use_rep: adata.obsm[use_rep][rows]})
+        find_domains(part, use_rep=use_rep, method=e["cluster_method"], n_domains=e["n_domains"], resolution=e["resolution"], seed=seed,
+                     max_fit_spots=e["max_fit_spots"], extra_components=extra, key_added="domain", device=str(pick_device(settings["training"]["device"])))
+        alone[rows] = match_labels(part.obs["domain"].cat.codes.to_numpy(), joint[rows], len(names))
+    key = f"{joint_key}_alone"
+    adata.obs[key], adata.uns[key] = pd.Categorical.from_codes(alone, categories=names), {**adata.uns[joint_key], "sections_alone": True}
+    return key
+
 def _chosen_n_domains(adata: ad.AnnData, reps: list[str], settings: dict[str, dict]) -> dict[str, dict]:
     "`n_domains = auto`: the most stable K over the models' embeddings `.obsm[reps]` (`domain_count_stability`), recorded in `.uns['spatial_vae_n_domains']`; returns the settings with that K."
     e, t = settings["evaluation"], settings["training"]
@@ -141,9 +157,14 @@ def domains_from_settings(adata: ad.AnnData,          # a section with its train
         reps = [_smoothed(adata, edges, settings, rep) for rep in ["X_spatial_vae", *members]]   # each model's, smoothed once
         if settings["evaluation"]["n_domains"] == "auto": settings = _chosen_n_domains(adata, reps, settings)
         extras = spare_counts_from_settings(settings)   # the same counts for every model
-        keys = []
+        keys, labellings = [], []
         for i, used in enumerate(reps):               # each model clustered on its own
-            keys += _cluster_embedding(adata, settings, extras, used, "spatial_vae_domain" + (f"_member{i}" if i else ""), seed + i)
+            model_keys = _cluster_embedding(adata, settings, extras, used, "spatial_vae_domain" + (f"_member{i}" if i else ""), seed + i)
+            keys += model_keys; labellings += [(key, used, n, seed + i) for key, n in zip(model_keys, extras)]
+        e = settings["evaluation"]
+        if "spatial_vae_study" in adata.uns and resolved_cluster_method(e["cluster_method"], e["n_domains"]) != "leiden":
+            # a joint run: each labelling also with every section clustered alone, both in the vote (section Several sections in one run)
+            keys += [_sections_alone(adata, settings, *labelling) for labelling in labellings]
         for member, used in zip(members, reps[1:]):
             if used != member: del adata.obsm[used]     # members' smoothed copies: only the vote needed them
         rep = reps[0]
