@@ -1,7 +1,7 @@
 """Several sections in one run against one at a time (issue 24): DLPFC 151673 and 151674, the default pipeline.
 
 Joint: `run_pipeline([151673, 151674])` (one model ensemble over both, edges inside each section, each section's mean
-features subtracted, one set of domains), run k with models seeded 5k, 5k+1, ... (as many as the default votes over). Separate: the recorded default runs of
+features subtracted, one set of domains, voted over joint and per-section labellings since 2026-12-01 late night), run k with models seeded 5k, 5k+1, ... (as many as the default votes over). Separate: the recorded default runs of
 each section alone (bench/run.py's preset for today's default, same seeds, labels in bench/results/labels). Per
 section: ARI against the layers. Pooled: ARI of all spots' labels against all spots' layers, which is only high when
 the same domain carries the same label in both sections. One JSON line per joint run in bench/results/study.jsonl;

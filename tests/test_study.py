@@ -150,3 +150,24 @@ def test_the_section_as_a_covariate_of_the_decoder():
     assert all(s["ari"] > 0.6 for s in r.metrics["sections"].values()), r.metrics["sections"]
     with pytest.raises(ValueError, match="covariate_key"):
         run_pipeline({"a": a, "b": b}, n_domains=5, progress=False, batch_correction="covariate", workers=2)
+
+
+def test_a_joint_labelling_is_redone_within_each_large_enough_section():
+    "In a joint run each labelling is also made with every section clustered on its own and matched to it on the same spots; a section too small for a mixture keeps the joint labels."
+    import pandas as pd
+    from spatial_vae.pipeline import _sections_alone, merged_settings
+    rng = np.random.default_rng(0)
+    truth = np.r_[np.repeat([0, 1, 2], 100), np.repeat([0, 1, 2], [7, 7, 6])]          # section a: 300 spots, b: 20
+    emb = rng.normal(0, 0.3, (320, 4)) + np.eye(4)[truth] * 5
+    joint = truth.copy()
+    joint[rng.choice(300, 30, replace=False)] = rng.integers(0, 3, 30)                 # a's joint labels: some spots wrong
+    joint[300:] = (truth[300:] + 1) % 3                                                 # b's: all wrong, but b is too small
+    adata = ad.AnnData(obs=pd.DataFrame({"section": ["a"] * 300 + ["b"] * 20, "joint": pd.Categorical(joint.astype(str))},
+                                        index=[f"s{i}" for i in range(320)]), obsm={"emb": emb})
+    adata.uns["joint"] = {"method": "gmm"}
+    key = _sections_alone(adata, merged_settings({"n_domains": 3}), "joint", "emb", 0, seed=0)
+    alone = adata.obs[key].astype(int).to_numpy()
+    assert key == "joint_alone" and adata.uns[key]["sections_alone"]
+    assert (alone[:300] == truth[:300]).all()           # a clustered on its own: its clusters, in the joint labels' names
+    assert (alone[300:] == joint[300:]).all()           # b (20 spots < 10 per component): the joint labels as they were
+    assert (adata.obs["joint"].astype(int).to_numpy() == joint).all()   # the joint labelling is left as it was
