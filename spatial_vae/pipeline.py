@@ -133,7 +133,7 @@ def _sections_alone(adata, settings, joint_key, use_rep, extra, seed) -> str:
                      max_fit_spots=e["max_fit_spots"], extra_components=extra, key_added="domain", device=str(pick_device(settings["training"]["device"])))
         alone[rows] = match_labels(part.obs["domain"].cat.codes.to_numpy(), joint[rows], len(names))
     key = f"{joint_key}_alone"
-    adata.obs[key], adata.uns[key] = pd.Categorical.from_codes(alone, categories=names), {**adata.uns[joint_key], "sections_alone": True}
+    adata.obs[key], adata.uns[key] = pd.Categorical.from_codes(alone, categories=names), dict(adata.uns[joint_key])   # how it was found
     return key
 
 def _chosen_n_domains(adata: ad.AnnData, reps: list[str], settings: dict[str, dict]) -> dict[str, dict]:
