@@ -1,7 +1,7 @@
 """Is the per-spot confidence calibrated? On annotated sections: agreement with the annotation per confidence band.
 
-`spatial_vae_confidence` is the share of the vote's labellings (models x spare counts) that gave a spot its final
-domain. Here each domain is matched to the annotation class it overlaps most (Hungarian, as the maps colour them),
+`spatial_vae_confidence` is the posterior of a spot's final domain averaged over the vote's labellings (models x
+spare counts; before 2026-12-01 late night: the share of labellings that gave the spot that domain). Here each domain is matched to the annotation class it overlaps most (Hungarian, as the maps colour them),
 and for each confidence band the script reports how many spots fall in it, the share whose domain matches their
 class, and the share that sit at a domain border (a spatial neighbour in another domain). Calibrated means the
 match rate rises with confidence. Run k trains models 5k..5k+4 (as bench/run.py does), so runs share no model. Writes
@@ -46,8 +46,14 @@ def calibration(section: str, seed: int) -> pd.DataFrame:
     frame = pd.DataFrame({"band": band, "correct": correct, "border": border, "scored": scored})
     out = frame[frame.scored].groupby("band", observed=False).agg(spots=("correct", "size"), match=("correct", "mean"))
     out["at_border"] = frame.groupby("band", observed=False)["border"].mean()
+    # deciles of the run's annotated spots by confidence (ties broken by spot order): ten groups of equal size
+    s = frame[frame.scored].assign(conf=conf[scored])
+    s["band"] = "decile " + pd.Series(pd.qcut(s.conf.rank(method="first"), 10, labels=False) + 1, index=s.index).astype(str).str.zfill(2)
+    dec = s.groupby("band").agg(spots=("correct", "size"), match=("correct", "mean"), at_border=("border", "mean"),
+                                 low=("conf", "min"), high=("conf", "max"))
+    out = pd.concat([out.reset_index(), dec.reset_index()], ignore_index=True)
     out["section"], out["seed"], out["ari"] = section, seed, res.metrics["ari"]
-    return out.reset_index()
+    return out
 
 
 def pooled(table: pd.DataFrame) -> pd.DataFrame:
@@ -68,14 +74,23 @@ def main(argv=None):
     fmt = lambda v: "" if np.isnan(v) else f"{v:.2f}"
     pool = pooled(table)
     summary = ["| section | runs | confidence | spots (all runs) | matches annotation | at a domain border |", "|---|---|---|---|---|---|"]
-    summary += [f"| {r.section} | {r.runs} | {r.band} | {r.spots} | {fmt(r.match)} | {fmt(r.at_border)} |" for r in pool.itertuples()]
+    summary += [f"| {r.section} | {r.runs} | {r.band} | {r.spots} | {fmt(r.match)} | {fmt(r.at_border)} |"
+                for r in pool.itertuples() if not r.band.startswith("decile")]
+    deciles = table[table.band.str.startswith("decile")]
+    ranges = deciles.groupby(["section", "band"]).agg(low=("low", "median"), high=("high", "median"))
+    pooled_deciles = pool[pool.band.str.startswith("decile")].sort_values(["section", "band"], kind="stable")
+    summary += ["", "By decile of each run's annotated spots (ten groups of equal size, lowest confidence first; the "
+                "confidence range is the median over runs):", "",
+                "| section | runs | decile | confidence | matches annotation | at a domain border |", "|---|---|---|---|---|---|"]
+    summary += [f"| {r.section} | {r.runs} | {int(r.band.split()[1])} | {ranges.loc[(r.section, r.band), 'low']:.3f}-"
+                f"{ranges.loc[(r.section, r.band), 'high']:.3f} | {fmt(r.match)} | {fmt(r.at_border)} |" for r in pooled_deciles.itertuples()]
     lines = ["# Per-spot confidence against the annotation", "",
              "Made by `bench/confidence.py` (default pipeline; run k trains models 5k, 5k+1, ...: no run shares a model): per band of "
-             "`spatial_vae_confidence` (the share of the labellings, models x spare-component counts, behind a spot's final domain), the annotated spots in "
+             "`spatial_vae_confidence` (the posterior of a spot's final domain averaged over the labellings, models x spare-component counts), the annotated spots in "
              "it, the share whose domain matches their layer (domains matched to layers by overlap), and the share at a "
              "domain border. Pooled over the runs:", "", *summary, "", "Every run:", "",
              "| section | run | ARI | confidence | spots | matches annotation | at a domain border |", "|---|---|---|---|---|---|---|"]
-    for r in table.itertuples():
+    for r in table[~table.band.str.startswith("decile")].itertuples():
         lines.append(f"| {r.section} | {r.seed} | {r.ari:.3f} | {r.band} | {r.spots} | {fmt(r.match)} | {fmt(r.at_border)} |")
     (HERE / "confidence.md").write_text("\n".join(lines) + "\n")
     from headline import write_between_markers

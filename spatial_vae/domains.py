@@ -25,8 +25,9 @@ from .training import pick_device
 __all__ = ['CLUSTER_METHODS', 'CLUSTER_STARTS', 'DOMAINS_PER_SPARE', 'fit_sample', 'whiten_means', 'merge_closest_components',
            'check_clustering_arguments', 'spare_component_counts', 'resolved_cluster_method', 'find_domains',
            'TiedMixture', 'fit_tied_mixture', 'smooth_embedding', 'refine_domains', 'label_overlap', 'match_labels',
-           'consensus_domains', 'domain_confidence', 'domain_count_stability', 'choose_n_domains', 'stability_record',
-           'stability_table', 'plot_domain_count_stability', 'domain_tree', 'coarser_domains', 'plot_domain_tree']
+           'consensus_domains', 'matched_posterior', 'domain_confidence', 'domain_count_stability', 'choose_n_domains',
+           'stability_record', 'stability_table', 'plot_domain_count_stability', 'domain_tree', 'coarser_domains',
+           'plot_domain_tree']
 
 # %% ../nbs/05_domains.ipynb #17706271
 CLUSTER_METHODS = ("auto", "leiden", "kmeans", "gmm")
@@ -174,10 +175,13 @@ def find_domains(adata: ad.AnnData,                      # a section with an emb
             mixture = fit_tied_mixture(X if sample is None else X[sample], n_fit, seed=seed, device=device)
             labels = mixture.labels if sample is None else mixture.predict(X)
             means, covariance = mixture.means, mixture.covariance
-        if n_fit > n_domains:   # the closest components are the splits least worth keeping
-            labels = merge_closest_components(means, n_domains, covariance)[labels]
-        labels = labels.astype(str)
+        groups = merge_closest_components(means, n_domains, covariance) if n_fit > n_domains else np.arange(n_fit)
+        labels = groups[labels].astype(str)   # merged: the closest components are the splits least worth keeping
+        if method == "gmm":   # each domain's posterior, its components' summed: what the vote's confidence averages
+            posterior = mixture.predict_proba(X) @ np.eye(groups.max() + 1, dtype=np.float32)[groups]
+            adata.obsm[f"{key_added}_posterior"] = pd.DataFrame(posterior, index=adata.obs_names, columns=[str(g) for g in range(groups.max() + 1)])
         info = {"method": method, "extra_components": n_fit - n_domains}
+    if method != "gmm": adata.obsm.pop(f"{key_added}_posterior", None)   # only a mixture has one: no earlier fit's stays
     adata.obs[key_added] = pd.Categorical(labels, categories=sorted(np.unique(labels), key=int))
     adata.uns[key_added] = {**info, "use_rep": use_rep, "fitted_on": int(fit.n_obs)}
     return adata.obs[key_added]
@@ -194,12 +198,22 @@ class TiedMixture:
     n_iter: int             # EM iterations of the kept start
     converged: bool         # whether the kept start met `tol` within `max_iter`
 
-    def predict(self, X: np.ndarray, chunk: int = 200_000) -> np.ndarray:
-        "The most likely component of each row of `X` under this mixture (float64, in chunks)."
+    def _logits(self, X: np.ndarray, chunk: int):
+        "Each chunk of rows' log-posterior up to a per-row constant: x'P mu_k - mu_k'P mu_k / 2 + log w_k (float64)."
         pm = np.linalg.solve(self.covariance, self.means.T).T                   # P mu_k, P = covariance^-1
         offset = np.log(self.weights) - 0.5 * (pm * self.means).sum(1)
         X = np.asarray(X, dtype=np.float64)
-        return np.concatenate([(X[i:i + chunk] @ pm.T + offset).argmax(1) for i in range(0, len(X), chunk)])
+        return (X[i:i + chunk] @ pm.T + offset for i in range(0, len(X), chunk))
+
+    def predict(self, X: np.ndarray, chunk: int = 200_000) -> np.ndarray:
+        "The most likely component of each row of `X` under this mixture (float64, in chunks)."
+        return np.concatenate([logits.argmax(1) for logits in self._logits(X, chunk)])
+
+    def predict_proba(self, X: np.ndarray, chunk: int = 200_000) -> np.ndarray:
+        "Each row's posterior over the components (rows x components, float32, in chunks)."
+        def softmax(logits):
+            e = np.exp(logits - logits.max(1, keepdims=True)); return (e / e.sum(1, keepdims=True)).astype(np.float32)
+        return np.concatenate([softmax(logits) for logits in self._logits(X, chunk)])
 
 def _kmeans_plus_plus(X: torch.Tensor, k: int, starts: int, gen: torch.Generator) -> torch.Tensor:
     "Greedy k-means++ seeding, one set of `k` centres per start (starts x k x dims): each next centre is the best of a few drawn in proportion to D²."
@@ -384,8 +398,10 @@ def consensus_domains(adata: ad.AnnData,          # a section with several label
     ref = int(agreement.argmax())
     n_ref, spots = len(runs[ref].cat.categories), np.arange(adata.n_obs)
     votes = np.zeros((adata.n_obs, n_ref))
-    for c in codes: votes[spots, match_labels(c, codes[ref], n_ref)] += 1
+    matched = [match_labels(c, codes[ref], n_ref) for c in codes]
+    for m in matched: votes[spots, m] += 1
     support = pd.DataFrame(votes / len(codes), index=adata.obs_names, columns=runs[ref].cat.categories.astype(str))
+    posteriors = [adata.obsm.get(f"{k}_posterior") for k in domain_keys]   # read before this vote's own is written
     votes[spots, codes[ref]] += 0.5                                    # ties go to the reference
     info = {**adata.uns.get(domain_keys[ref], {}), "consensus_of": list(domain_keys), "reference": domain_keys[ref],
             "agreement": float(agreement.mean())}
@@ -395,13 +411,30 @@ def consensus_domains(adata: ad.AnnData,          # a section with several label
     adata.obs[key_added] = pd.Categorical.from_codes(voted, categories=runs[ref].cat.categories)
     adata.uns[key_added] = info
     adata.obsm[f"{key_added}_support"] = support                       # each domain's share of the labellings, per spot
+    if all(p is not None for p in posteriors):   # mixtures: each domain's posterior, matched and averaged over the labellings
+        mean = sum(matched_posterior(p, c, r.cat.categories, m, n_ref) for p, c, r, m in zip(posteriors, codes, runs, matched))
+        adata.obsm[f"{key_added}_posterior"] = pd.DataFrame(mean / len(codes), index=adata.obs_names, columns=support.columns)
+    else: adata.obsm.pop(f"{key_added}_posterior", None)
     return adata.obs[key_added]
+
+def matched_posterior(posterior: pd.DataFrame,  # one labelling's posterior: spots x its domain names
+                      codes: np.ndarray,        # its codes per spot, 0.. in the order of `names`
+                      names: pd.Index,          # its domain names
+                      matched: np.ndarray,      # the same spots' codes after `match_labels` onto a reference
+                      n_ref: int,               # how many codes the reference has
+                     ) -> np.ndarray:           # spots x `n_ref`: the posterior of each reference domain
+    "A labelling's posterior in a reference's codes: each of its domains' column moved to the code `match_labels` gave that domain."
+    out = np.zeros((len(codes), n_ref))
+    for j, name in enumerate(names):
+        hit = np.flatnonzero(codes == j)
+        if len(hit) and str(name) in posterior: out[:, matched[hit[0]]] += posterior[str(name)].to_numpy()
+    return out
 
 def domain_confidence(adata: ad.AnnData,                       # a section voted on by `consensus_domains`
                       domain_key: str = "spatial_vae_domain",   # the labels whose support is read (after refinement too)
-                     ) -> pd.Series:                           # per spot: the share of labellings that gave it its domain
-    "Per-spot confidence: the share of the vote's labellings (models × spare counts) that put the spot in the domain it has now; a spot that refinement moved gets its new domain's share."
-    support = adata.obsm[f"{domain_key}_support"]
+                     ) -> pd.Series:                           # per spot: the mean posterior (or share of labellings) of its domain
+    "Per-spot confidence: the posterior of the spot's domain averaged over the vote's labellings (models × spare counts) when they are mixtures, else the share of labellings that put it there; a spot that refinement moved gets its new domain's."
+    support = adata.obsm.get(f"{domain_key}_posterior", adata.obsm[f"{domain_key}_support"])
     column = support.columns.get_indexer(adata.obs[domain_key].astype(str))     # -1: a domain the vote never had
     share = np.asarray(support, dtype=float)[np.arange(adata.n_obs), column]
     return pd.Series(np.where(column >= 0, share, np.nan), index=adata.obs_names, name="spatial_vae_confidence")

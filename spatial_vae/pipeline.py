@@ -27,7 +27,8 @@ from .data import check_section, input_checksum, load_section, preprocess
 from .settings import _parse_value, atomic_write, package_file, read_settings
 from .settings import settings_path as default_settings_path
 from .domains import (check_clustering_arguments, choose_n_domains, consensus_domains, domain_confidence,
-                                 domain_count_stability, find_domains, match_labels, plot_domain_count_stability, refine_domains,
+                                 domain_count_stability, find_domains, match_labels, matched_posterior, plot_domain_count_stability,
+                                 refine_domains,
                                  resolved_cluster_method, spare_component_counts, smooth_embedding, stability_record,
                                  stability_table)
 from .evaluation import (color_domains, latent_umap, plot_domain_maps, plot_latent_umap, plot_section_maps,
@@ -125,15 +126,21 @@ def _sections_alone(adata, settings, joint_key, use_rep, extra, seed) -> str:
     e = settings["evaluation"]
     joint, names = adata.obs[joint_key].cat.codes.to_numpy(), adata.obs[joint_key].cat.categories
     alone, sections = joint.copy(), adata.obs[SECTION_KEY].to_numpy()
+    posterior = adata.obsm.get(f"{joint_key}_posterior")   # a mixture's: redone with the labels (a kept section keeps the joint one)
+    posterior = None if posterior is None else posterior[names.astype(str)].to_numpy().copy()
     for section in pd.unique(sections):
         rows = sections == section
         if rows.sum() < 10 * (e["n_domains"] + extra): continue
         part = ad.AnnData(obs=pd.DataFrame(index=adata.obs_names[rows]), obsm={use_rep: adata.obsm[use_rep][rows]})
         find_domains(part, use_rep=use_rep, method=e["cluster_method"], n_domains=e["n_domains"], resolution=e["resolution"], seed=seed,
                      max_fit_spots=e["max_fit_spots"], extra_components=extra, key_added="domain", device=str(pick_device(settings["training"]["device"])))
-        alone[rows] = match_labels(part.obs["domain"].cat.codes.to_numpy(), joint[rows], len(names))
+        codes = part.obs["domain"].cat.codes.to_numpy()
+        alone[rows] = match_labels(codes, joint[rows], len(names))
+        if posterior is not None:
+            posterior[rows] = matched_posterior(part.obsm["domain_posterior"], codes, part.obs["domain"].cat.categories, alone[rows], len(names))
     key = f"{joint_key}_alone"
     adata.obs[key], adata.uns[key] = pd.Categorical.from_codes(alone, categories=names), dict(adata.uns[joint_key])   # how it was found
+    if posterior is not None: adata.obsm[f"{key}_posterior"] = pd.DataFrame(posterior, index=adata.obs_names, columns=names.astype(str))
     return key
 
 def _chosen_n_domains(adata: ad.AnnData, reps: list[str], settings: dict[str, dict]) -> dict[str, dict]:
@@ -171,7 +178,8 @@ def domains_from_settings(adata: ad.AnnData,          # a section with its train
         if len(keys) > 1:   # the vote over models and spare-component counts (chapter 05)
             consensus_domains(adata, keys)
             adata.obs.drop(columns=keys[1:], inplace=True)
-            for key in keys[1:]: del adata.uns[key]                     # find_domains' notes on each member go too
+            for key in keys[1:]:                                        # find_domains' notes and posteriors on each go too
+                del adata.uns[key]; adata.obsm.pop(f"{key}_posterior", None)
             # the notes came from the labelling that led the vote: say what all of them were
             adata.uns["spatial_vae_domain"].update(use_rep=rep, extra_components=extras)
         if settings["evaluation"]["refine_hops"]: refine_domains(adata, edges, hops=settings["evaluation"]["refine_hops"])

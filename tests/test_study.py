@@ -167,9 +167,14 @@ def test_a_joint_labelling_is_redone_within_each_large_enough_section():
     adata = ad.AnnData(obs=pd.DataFrame({"section": ["a"] * 300 + ["b"] * 20, "joint": pd.Categorical(joint.astype(str))},
                                         index=[f"s{i}" for i in range(320)]), obsm={"emb": emb})
     adata.uns["joint"] = {"method": "gmm"}
+    given = rng.dirichlet(np.ones(3), 320).astype(np.float32)                           # a joint mixture's posterior
+    adata.obsm["joint_posterior"] = pd.DataFrame(given, index=adata.obs_names, columns=["0", "1", "2"])
     key = _sections_alone(adata, merged_settings({"n_domains": 3}), "joint", "emb", 0, seed=0)
     alone = adata.obs[key].astype(int).to_numpy()
     assert key == "joint_alone" and adata.uns[key] == {"method": "gmm"}   # the vote's notes: how the labelling was found
     assert (alone[:300] == truth[:300]).all()           # a clustered on its own: its clusters, in the joint labels' names
     assert (alone[300:] == joint[300:]).all()           # b (20 spots < 10 per component): the joint labels as they were
     assert (adata.obs["joint"].astype(int).to_numpy() == joint).all()   # the joint labelling is left as it was
+    posterior = adata.obsm["joint_alone_posterior"]                   # the posterior follows the labels it came with
+    assert list(posterior.columns) == ["0", "1", "2"]
+    assert (posterior.to_numpy()[:300].argmax(1) == alone[:300]).all() and np.allclose(posterior.to_numpy()[300:], given[300:])
