@@ -43,7 +43,7 @@ def seed_everything(seed: int,  # seeds Python's `random`, NumPy's global genera
 
 class deterministic_torch:
     "Context manager: torch's deterministic kernels inside where they change results (a GPU, or several CPU threads), restored after."
-    def __init__(self, device: str | torch.device = "cuda"):   # where training runs
+    def __init__(self, device: str | torch.device):   # where training runs
         # one CPU thread already runs every kernel here in a fixed order (the same embeddings with and without the flag on
         # 151673's minibatches and the built-in section); the flag costs an import of torch._inductor (~2 s a process)
         self.active = torch.device(device).type != "cpu" or torch.get_num_threads() > 1
@@ -59,7 +59,7 @@ class Adam:
     "Adam as `torch.optim.Adam` computes it (its function `torch.optim.adam.adam`, foreach), with the moments kept here: building a `torch.optim` optimiser imports torch._dynamo, ~2 s of every run."
     def __init__(self, params,                     # the parameters to fit (e.g. `model.parameters()`)
                  lr: float,                        # learning rate
-                 weight_decay: float = 0.0,        # L2 penalty added to the gradient, as in `torch.optim.Adam`
+                 weight_decay: float,              # L2 penalty added to the gradient, as in `torch.optim.Adam` (0: none)
                  betas: tuple = (0.9, 0.999),      # decay of the first and second moment estimates
                  eps: float = 1e-8,                # added to the denominator
                 ):
