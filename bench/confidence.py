@@ -5,10 +5,11 @@ spare counts; before 2026-12-01 late night: the share of labellings that gave th
 and for each confidence band the script reports how many spots fall in it, the share whose domain matches their
 class, and the share that sit at a domain border (a spatial neighbour in another domain). Calibrated means the
 match rate rises with confidence. Run k trains models 5k..5k+4 (as bench/run.py does), so runs share no model. Writes
-bench/confidence.md (the bands pooled over runs, then every run) and bench/results/confidence.json, and puts the pooled
-table into chapter 05 (domains) between `<!-- confidence:start -->` and `<!-- confidence:end -->`.
+bench/confidence.md (the bands and deciles pooled over runs, a figure of the deciles, then every run),
+bench/confidence.png and bench/results/confidence.json, and puts the pooled tables into chapter 05 (domains) between `<!-- confidence:start -->` and `<!-- confidence:end -->`.
 
-    uv run python bench/confidence.py --sections DLPFC_151673 DLPFC_151674 --seeds 0 1 2 3 4
+    uv run python bench/confidence.py --sections DLPFC_151673 DLPFC_151674 --seeds 0 1 2 3 4 5 6 7 8 9
+    uv run python bench/confidence.py --from-json   # tables and figure again from the recorded runs
 """
 import argparse
 import json
@@ -64,13 +65,37 @@ def pooled(table: pd.DataFrame) -> pd.DataFrame:
     return g.assign(match=g.matched / g.spots, at_border=g.bordered / g.spots).reset_index()
 
 
+def plot(table: pd.DataFrame, path: Path) -> None:
+    "Per confidence decile, the share of spots matching their layer and the share at a domain border: a thin line per run, a thick one for the runs pooled, one panel per section."
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    d = table[table.band.str.startswith("decile")].assign(decile=lambda t: t.band.str.split().str[1].astype(int))
+    sections = list(dict.fromkeys(d.section))
+    fig, axes = plt.subplots(1, len(sections), figsize=(4.4 * len(sections), 3.4), sharey=True, squeeze=False)
+    for ax, section in zip(axes[0], sections):
+        s = d[d.section == section]
+        for _, run in s.groupby("seed"): ax.plot(run.decile, run.match, color="tab:blue", alpha=0.25, lw=0.8)
+        weighted = lambda col: s.assign(w=s.spots * s[col]).groupby("decile")[["w", "spots"]].sum().pipe(lambda g: g.w / g.spots)
+        match, border = weighted("match"), weighted("at_border")
+        ax.plot(match.index, match.values, color="tab:blue", lw=2.2, marker="o", label="matches its layer (thin: each run)")
+        ax.plot(border.index, border.values, color="tab:red", lw=1.5, ls="--", marker="s", label="at a domain border")
+        ax.set(title=f"{section} ({s.seed.nunique()} runs)", xlabel="confidence decile (1: least sure)", xticks=range(1, 11), ylim=(0, 1))
+    axes[0][0].set_ylabel("share of the decile's spots"); axes[0][0].legend(frameon=False, fontsize=8, loc="center right")
+    fig.tight_layout(); fig.savefig(path, dpi=110); plt.close(fig)
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--sections", nargs="+", default=["DLPFC_151673", "DLPFC_151674"])
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
+    p.add_argument("--from-json", action="store_true", help="rebuild the tables and the figure from bench/results/confidence.json, no runs")
     a = p.parse_args(argv)
-    table = pd.concat([calibration(s, k) for s in a.sections for k in a.seeds], ignore_index=True)
-    (HERE / "results" / "confidence.json").write_text(table.to_json(orient="records", indent=1))
+    if a.from_json: table = pd.read_json(HERE / "results" / "confidence.json", orient="records")
+    else:
+        table = pd.concat([calibration(s, k) for s in a.sections for k in a.seeds], ignore_index=True)
+        (HERE / "results" / "confidence.json").write_text(table.to_json(orient="records", indent=1))
+    plot(table, HERE / "confidence.png")
     fmt = lambda v: "" if np.isnan(v) else f"{v:.2f}"
     pool = pooled(table)
     summary = ["| section | runs | confidence | spots (all runs) | matches annotation | at a domain border |", "|---|---|---|---|---|---|"]
@@ -88,7 +113,9 @@ def main(argv=None):
              "Made by `bench/confidence.py` (default pipeline; run k trains models 5k, 5k+1, ...: no run shares a model): per band of "
              "`spatial_vae_confidence` (the posterior of a spot's final domain averaged over the labellings, models x spare-component counts), the annotated spots in "
              "it, the share whose domain matches their layer (domains matched to layers by overlap), and the share at a "
-             "domain border. Pooled over the runs:", "", *summary, "", "Every run:", "",
+             "domain border. Pooled over the runs:", "", *summary, "",
+             "![Per confidence decile: the share of spots matching their layer and at a domain border](confidence.png)", "",
+             "Every run:", "",
              "| section | run | ARI | confidence | spots | matches annotation | at a domain border |", "|---|---|---|---|---|---|---|"]
     for r in table[~table.band.str.startswith("decile")].itertuples():
         lines.append(f"| {r.section} | {r.seed} | {r.ari:.3f} | {r.band} | {r.spots} | {fmt(r.match)} | {fmt(r.at_border)} |")
