@@ -160,6 +160,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                       'spatial_vae.pipeline._cluster_embedding': ( 'pipeline.html#_cluster_embedding',
                                                                                    'spatial_vae/pipeline.py'),
                                       'spatial_vae.pipeline._ensemble_note': ('pipeline.html#_ensemble_note', 'spatial_vae/pipeline.py'),
+                                      'spatial_vae.pipeline._find_with_settings': ( 'pipeline.html#_find_with_settings',
+                                                                                    'spatial_vae/pipeline.py'),
                                       'spatial_vae.pipeline._is_study': ('pipeline.html#_is_study', 'spatial_vae/pipeline.py'),
                                       'spatial_vae.pipeline._pipeline_steps': ('pipeline.html#_pipeline_steps', 'spatial_vae/pipeline.py'),
                                       'spatial_vae.pipeline._pooled_note': ('pipeline.html#_pooled_note', 'spatial_vae/pipeline.py'),

@@ -111,14 +111,17 @@ def _smoothed(adata, edges, settings, use_rep) -> str:
     smooth_embedding(adata, edges, use_rep, hops=hops, key_added=f"{use_rep}_smoothed")
     return f"{use_rep}_smoothed"
 
+def _find_with_settings(adata, settings, use_rep, extra, key_added, seed):
+    "`find_domains` on `.obsm[use_rep]` with the run's clustering settings and `extra` spare components, into `.obs[key_added]`."
+    e = settings["evaluation"]
+    return find_domains(adata, use_rep=use_rep, method=e["cluster_method"], n_domains=e["n_domains"], resolution=e["resolution"],
+                        seed=seed, max_fit_spots=e["max_fit_spots"], extra_components=extra, key_added=key_added,
+                        device=str(pick_device(settings["training"]["device"])))   # the mixture on the training device
+
 def _cluster_embedding(adata, settings, extras, use_rep, key_added, seed) -> list[str]:
     "Cluster `.obsm[use_rep]` once per spare-component count in `extras`, into `.obs[key_added]` and `key_added_extra<n>`; returns the labellings' keys."
-    e = settings["evaluation"]
     keys = [key_added] + [f"{key_added}_extra{n}" for n in extras[1:]]
-    device = str(pick_device(settings["training"]["device"]))   # the mixture on the training device
-    for key, n in zip(keys, extras):
-        find_domains(adata, use_rep=use_rep, method=e["cluster_method"], n_domains=e["n_domains"], resolution=e["resolution"],
-                     seed=seed, max_fit_spots=e["max_fit_spots"], extra_components=n, key_added=key, device=device)
+    for key, n in zip(keys, extras): _find_with_settings(adata, settings, use_rep, n, key, seed)
     return keys
 
 def _sections_alone(adata, settings, joint_key, use_rep, extra, seed) -> str:
@@ -127,13 +130,12 @@ def _sections_alone(adata, settings, joint_key, use_rep, extra, seed) -> str:
     joint, names = adata.obs[joint_key].cat.codes.to_numpy(), adata.obs[joint_key].cat.categories
     alone, sections = joint.copy(), adata.obs[SECTION_KEY].to_numpy()
     posterior = adata.obsm.get(f"{joint_key}_posterior")   # a mixture's: redone with the labels (a kept section keeps the joint one)
-    posterior = None if posterior is None else posterior[names.astype(str)].to_numpy().copy()
+    posterior = None if posterior is None else posterior[names.astype(str)].to_numpy()   # a copy: the selection makes one
     for section in pd.unique(sections):
         rows = sections == section
         if rows.sum() < 10 * (e["n_domains"] + extra): continue
         part = ad.AnnData(obs=pd.DataFrame(index=adata.obs_names[rows]), obsm={use_rep: adata.obsm[use_rep][rows]})
-        find_domains(part, use_rep=use_rep, method=e["cluster_method"], n_domains=e["n_domains"], resolution=e["resolution"], seed=seed,
-                     max_fit_spots=e["max_fit_spots"], extra_components=extra, key_added="domain", device=str(pick_device(settings["training"]["device"])))
+        _find_with_settings(part, settings, use_rep, extra, "domain", seed)
         codes = part.obs["domain"].cat.codes.to_numpy()
         alone[rows] = match_labels(codes, joint[rows], len(names))
         if posterior is not None:

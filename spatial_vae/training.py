@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 import torch
+from torch.optim.adam import adam as adam_update   # torch.optim.Adam's own update, as a function (importing it imports no compiler)
 
 with warnings.catch_warnings():   # tqdm.auto warns in a kernel without ipywidgets (papermill reports), then draws text bars
     warnings.simplefilter("ignore")
@@ -73,10 +74,9 @@ class Adam:
     @torch.no_grad()
     def step(self):
         "One update of every parameter that has a gradient."
-        from torch.optim.adam import adam
         have = [i for i, p in enumerate(self.params) if p.grad is not None]
         pick = lambda values: [values[i] for i in have]
-        if have: adam(pick(self.params), [self.params[i].grad for i in have], pick(self.exp_avg), pick(self.exp_avg_sq), [],
+        if have: adam_update(pick(self.params), [self.params[i].grad for i in have], pick(self.exp_avg), pick(self.exp_avg_sq), [],
                       pick(self.step_count), foreach=True, amsgrad=False, beta1=self.betas[0], beta2=self.betas[1],
                       lr=self.lr, weight_decay=self.weight_decay, eps=self.eps, maximize=False)
     def state_dict(self) -> dict:

@@ -73,6 +73,10 @@ def test_two_torch_threads_repeat_exactly_on_minibatches(shared_data):
     from spatial_vae.graph import spatial_edges
     from spatial_vae.training import train_spatial_vae
     adata = load_section(shared_data / "DLPFC_151673" / "DLPFC_151673.h5ad")
+    import torch
     preprocess(adata); edges = spatial_edges(adata)
-    for key in ("a", "b"): train_spatial_vae(adata, edges, num_threads=2, max_steps=60, progress=False, key_added=key)
+    threads = torch.get_num_threads()
+    try:
+        for key in ("a", "b"): train_spatial_vae(adata, edges, num_threads=2, max_steps=60, progress=False, key_added=key)
+    finally: torch.set_num_threads(threads)   # training sets torch's process-wide count: the tests after this one keep theirs
     assert np.array_equal(adata.obsm["a"], adata.obsm["b"])
