@@ -5,8 +5,6 @@
 # %% ../nbs/01_graph.ipynb #3e8f36f9
 from __future__ import annotations
 
-import warnings
-
 import anndata as ad
 import numpy as np
 import pandas as pd
@@ -15,7 +13,8 @@ import scipy.sparse as sp
 from .settings import uses_settings
 
 # %% auto #0
-__all__ = ['GRAPH_METHODS', 'grid_layout', 'spatial_edges', 'degree_summary', 'edges_to_adjacency', 'neighbour_mean']
+__all__ = ['GRAPH_METHODS', 'HEX_RING', 'SQUARE_RING', 'grid_layout', 'spatial_edges', 'degree_summary', 'edges_to_adjacency',
+           'neighbour_mean']
 
 # %% ../nbs/01_graph.ipynb #a35a39f6
 GRAPH_METHODS = ("auto", "hex", "square", "knn", "radius")
@@ -27,37 +26,40 @@ def grid_layout(adata: ad.AnnData,  # a section; its `.obs['array_row']` and `.o
     rows, cols = adata.obs["array_row"].to_numpy(), adata.obs["array_col"].to_numpy()
     return "hex" if np.all((rows + cols) % 2 == 0) else "square"      # Visium: row + column is always even
 
-def _squidpy_graph(adata: ad.AnnData, method: str, n_neighbors: int, radius: float) -> sp.csr_matrix:
-    "squidpy's adjacency for `method` (imported lazily: squidpy is slow to import)."
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        import squidpy as sq
-    import logging
-    graph_log = logging.getLogger("spatialdata._logging")   # squidpy logs an INFO line per graph through spatialdata's logger
-    level = graph_log.level
-    graph_log.setLevel(logging.WARNING)
-    try: return _squidpy_adjacency(sq, adata, method, n_neighbors, radius)
-    finally: graph_log.setLevel(level)
+# neighbours as (row, column) steps in the array: Visium's ring of six (columns step by 2 along a row, rows are
+# staggered by one column) and the four bins sharing an edge on a grid of squares
+HEX_RING = ((0, -2), (0, 2), (-1, -1), (-1, 1), (1, -1), (1, 1))
+SQUARE_RING = ((0, -1), (0, 1), (-1, 0), (1, 0))
 
-def _squidpy_adjacency(sq, adata: ad.AnnData, method: str, n_neighbors: int, radius: float) -> sp.csr_matrix:
-    "The adjacency matrix squidpy builds for `method`."
-    if method == "hex":
-        # Visium's array grid: with array_row/array_col as coordinates the six ring neighbours are the six nearest
-        # scaled rows put all six ring neighbours at the same distance (2) from the centre
-        grid = ad.AnnData(obs=pd.DataFrame(index=adata.obs_names),
-                          obsm={"spatial": adata.obs[["array_col", "array_row"]].to_numpy(float) * [1, np.sqrt(3)]})
-        sq.gr.spatial_neighbors_grid(grid, n_neighs=6, n_rings=1)
-        return grid.obsp["spatial_connectivities"]
-    if method == "square":   # Visium HD bins: the four bins sharing an edge
-        grid = ad.AnnData(obs=pd.DataFrame(index=adata.obs_names),
-                          obsm={"spatial": adata.obs[["array_col", "array_row"]].to_numpy(float)})
-        sq.gr.spatial_neighbors_grid(grid, n_neighs=4, n_rings=1)
-        return grid.obsp["spatial_connectivities"]
-    if method == "knn":
-        sq.gr.spatial_neighbors_knn(adata, n_neighs=n_neighbors, key_added="_knn")
-        return adata.obsp.pop("_knn_connectivities")
-    sq.gr.spatial_neighbors_radius(adata, radius=radius, key_added="_radius")
-    return adata.obsp.pop("_radius_connectivities")
+def _grid_adjacency(rows: np.ndarray, cols: np.ndarray, ring: tuple) -> sp.csr_matrix:
+    "Spot i -> spot j when j sits one `ring` step from i in the array: each step is one sorted lookup of the shifted positions."
+    rows, cols = np.asarray(rows, np.int64), np.asarray(cols, np.int64)
+    rows, cols = rows - rows.min() + 2, cols - cols.min() + 2      # a margin of 2: no step leaves the numbering
+    width = int(cols.max()) + 3
+    key = rows * width + cols                                      # one integer per array position
+    order = np.argsort(key, kind="stable")
+    known = key[order]
+    if (repeats := int((np.diff(known) == 0).sum())):
+        raise ValueError(f"{repeats} spots share their (array_row, array_col) with another spot: a stack of several sections? "
+                         "Build the graph per section (spatial_vae.distributed.section_edges) or use method='knn'")
+    src, dst = [], []
+    for dr, dc in ring:
+        wanted = key + dr * width + dc
+        at = np.minimum(np.searchsorted(known, wanted), len(known) - 1)
+        found = known[at] == wanted
+        src.append(np.flatnonzero(found)); dst.append(order[at[found]])
+    src, dst = np.concatenate(src), np.concatenate(dst)
+    return sp.csr_matrix((np.ones(len(src), np.float32), (src, dst)), shape=(len(rows), len(rows)))
+
+def _adjacency(adata: ad.AnnData, method: str, n_neighbors: int, radius: float) -> sp.csr_matrix:
+    "The (not yet symmetric) adjacency for `method`: array steps for 'hex' and 'square', scikit-learn's neighbour search for 'knn' and 'radius'."
+    if method in ("hex", "square"):
+        return _grid_adjacency(adata.obs["array_row"].to_numpy(), adata.obs["array_col"].to_numpy(),
+                               HEX_RING if method == "hex" else SQUARE_RING)
+    from sklearn.neighbors import NearestNeighbors
+    search = NearestNeighbors(n_neighbors=n_neighbors, radius=radius or 1.0).fit(np.asarray(adata.obsm["spatial"], float))
+    # without query points scikit-learn leaves each spot out of its own neighbours
+    return search.kneighbors_graph(mode="connectivity") if method == "knn" else search.radius_neighbors_graph(mode="connectivity")
 
 @uses_settings("graph")
 def spatial_edges(adata: ad.AnnData,               # a section: `.obsm['spatial']`, and array coordinates for 'hex' and 'square'
@@ -76,7 +78,7 @@ def spatial_edges(adata: ad.AnnData,               # a section: `.obsm['spatial'
         raise ValueError(f"n_neighbors must be in 1..{adata.n_obs - 1} (number of spots - 1), got {n_neighbors}")
     if method == "radius" and not radius > 0: raise ValueError(f"radius must be > 0 for method='radius', got {radius}")
     if adata.n_obs < 2: raise ValueError(f"a spatial graph needs at least 2 spots, got {adata.n_obs}")
-    adj = _squidpy_graph(adata, method, n_neighbors, radius)
+    adj = _adjacency(adata, method, n_neighbors, radius)
     adj = ((adj + adj.T) > 0).astype(np.float32).tocsr()   # kNN is not symmetric by itself
     adj.setdiag(0); adj.eliminate_zeros()
     adata.obsp[f"{key_added}_connectivities"] = adj

@@ -139,6 +139,16 @@ def test_too_few_spots_for_neighbours_or_latent():
         train_spatial_vae(tiny, spatial_edges(tiny), latent_dim=16, progress=False)
 
 
+def test_sections_stacked_on_one_array_grid():
+    "Two sections concatenated without a section key share every array position: the grid graph says so instead of linking them."
+    import anndata as ad
+    one = synthetic_visium(n_rows=6, n_cols=6, n_genes=40, markers_per_domain=5, n_domains=2)
+    stack = ad.concat([one, one], index_unique="-")
+    with pytest.raises(ValueError, match="36 spots share their \\(array_row, array_col\\).*per section"):
+        spatial_edges(stack)
+    assert spatial_edges(stack, method="knn").shape[1] > 0   # the stated way out works
+
+
 @pytest.mark.parametrize("option, value, message", [
     ("--beta", "-1", "beta must be >= 0"), ("--lambda-spatial", "-0.5", "lambda_spatial must be >= 0"),
     ("--epochs", "0", "epochs must be >= 1"), ("--latent-dim", "0", "latent_dim must be >= 1"),

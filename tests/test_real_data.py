@@ -80,3 +80,25 @@ def test_two_torch_threads_repeat_exactly_on_minibatches(shared_data):
         for key in ("a", "b"): train_spatial_vae(adata, edges, num_threads=2, max_steps=60, progress=False, key_added=key)
     finally: torch.set_num_threads(threads)   # training sets torch's process-wide count: the tests after this one keep theirs
     assert np.array_equal(adata.obsm["a"], adata.obsm["b"])
+
+
+def test_graphs_are_squidpys_edge_for_edge(shared_data):
+    "spatial_edges builds its graphs without importing squidpy (a second of every run): the same edges as squidpy's on real sections."
+    import squidpy as sq
+    from spatial_vae.graph import spatial_edges
+    dlpfc = ad.read_h5ad(shared_data / "DLPFC_151673" / "DLPFC_151673.h5ad")
+    spatial_edges(dlpfc)
+    grid = ad.AnnData(obs=dlpfc.obs[[]], obsm={"spatial": dlpfc.obs[["array_col", "array_row"]].to_numpy(float) * [1, np.sqrt(3)]})
+    sq.gr.spatial_neighbors_grid(grid, n_neighs=6)
+    assert dlpfc.uns["spatial_graph"]["method"] == "hex" and dlpfc.obsp["spatial_connectivities"].nnz == 21124
+    assert (grid.obsp["spatial_connectivities"] != dlpfc.obsp["spatial_connectivities"]).nnz == 0
+    cells = ad.read_h5ad(shared_data / "STARmap_mPFC_BZ5" / "starmap_mpfc_20180417_BZ5_control.h5ad")
+    for method, kwargs, theirs in [("knn", {"n_neighbors": 6}, lambda a: sq.gr.spatial_neighbors_knn(a, n_neighs=6)),
+                                   ("knn", {"n_neighbors": 10}, lambda a: sq.gr.spatial_neighbors_knn(a, n_neighs=10)),
+                                   ("radius", {"radius": 400.0}, lambda a: sq.gr.spatial_neighbors_radius(a, radius=400.0))]:
+        spatial_edges(cells, method=method, **kwargs, key_added="ours")
+        theirs(cells)
+        sq_adj = cells.obsp["spatial_connectivities"]
+        sq_adj = ((sq_adj + sq_adj.T) > 0).astype(np.float32)   # squidpy's kNN is not symmetric; spatial_edges makes it so
+        sq_adj.setdiag(0)
+        assert (sq_adj != cells.obsp["ours_connectivities"]).nnz == 0, (method, kwargs)
