@@ -8,8 +8,12 @@ imports included, as a user meets it:
   Leiden with the resolution searched for K clusters), in its own venv (bench/peers/setup_envs.sh banksy).
 The two alternate (ours, BANKSY, ours, BANKSY, ...) so that a slow spell of the machine hits both. Each pair is
 appended to bench/results/speed.jsonl; `--table` writes bench/speed.md from all recorded pairs (median ratio).
+`--floor` times, in place of the default, the same command with one model and one optimiser step: every stage
+but training (imports, preprocessing, graph, clustering, UMAP, the written outputs), the least any spatial_vae
+run of the section can cost on this machine.
 
     uv run python bench/speed.py --repeats 3            # DLPFC 151673 and STARmap BZ5
+    uv run python bench/speed.py --floor --repeats 2    # the same pairs with spatial_vae's training cut to one step
     uv run python bench/speed.py --table
 """
 from __future__ import annotations
@@ -57,12 +61,15 @@ def timed(cmd: list[str], **kw) -> tuple[float, subprocess.CompletedProcess]:
     return time.perf_counter() - t, proc
 
 
-def ours(section: str, data: Path) -> dict:
+FLOOR = ["--ensemble", "1", "--max-steps", "1"]   # one model, one optimiser step: every stage but training
+
+
+def ours(section: str, data: Path, extra: list[str] = ()) -> dict:
     file, label_key, k = SECTIONS[section]
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "run"
         wall, proc = timed([str(Path(sys.executable).parent / "spatial-vae"), "run", "--data", str(data / file), "--n-domains", str(k),
-                            "--label-key", label_key, "--out", str(out), "--quiet"])
+                            "--label-key", label_key, "--out", str(out), "--quiet", *extra])
         if proc.returncode: raise RuntimeError(f"spatial-vae run failed on {section}:\n{proc.stderr[-3000:]}")
         metrics = json.loads((out / "metrics.json").read_text())
     return {"wall_s": round(wall, 2), "ari": metrics.get("ari"), "stages_s": metrics.get("timings_s")}
@@ -82,17 +89,20 @@ def table() -> str:
     import pandas as pd
     df = pd.DataFrame([json.loads(l) for l in RESULTS.read_text().splitlines() if l.strip()])
     df["ratio"] = df["ours_wall_s"] / df["banksy_wall_s"]
-    g = df.groupby(["section", "version"], sort=False)   # a version's pairs only: defaults change between versions
+    df["run"] = df["variant"].fillna("default") if "variant" in df else "default"
+    g = df.groupby(["section", "version", "run"], sort=False)   # a version's pairs only: defaults change between versions
     summary = pd.DataFrame({"pairs": g.size(), "spatial_vae wall s (median)": g.ours_wall_s.median(),
                             "BANKSY wall s (median)": g.banksy_wall_s.median(), "ratio (median)": g.ratio.median(),
                             "ratio (max)": g.ratio.max(), "spatial_vae ARI": g.ours_ari.mean(), "BANKSY ARI": g.banksy_ari.mean()}).round(3)
     flat = summary.reset_index()
     lines = ["| " + " | ".join(flat.columns) + " |", "|" + "---|" * len(flat.columns)]
     lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in flat.itertuples(index=False)]
-    pairs = ["| section | pair | spatial_vae s | BANKSY s | ratio | version |", "|---|---|---|---|---|---|"]
-    pairs += [f"| {r.section} | {r.pair} | {r.ours_wall_s} | {r.banksy_wall_s} | {r.ratio:.2f} | {r.version} |" for r in df.itertuples()]
+    pairs = ["| section | pair | spatial_vae s | BANKSY s | ratio | version | run |", "|---|---|---|---|---|---|---|"]
+    pairs += [f"| {r.section} | {r.pair} | {r.ours_wall_s} | {r.banksy_wall_s} | {r.ratio:.2f} | {r.version} | {r.run} |"
+              for r in df.itertuples()]
     text = ("# Speed: spatial_vae's default against BANKSY, same script, same machine\n\n" + __doc__.split("\n\n")[1] + "\n\n"
-            "Ratio = spatial_vae wall / BANKSY wall for a pair run back to back (below 1: spatial_vae is faster). "
+            "Ratio = spatial_vae wall / BANKSY wall for a pair run back to back (below 1: spatial_vae is faster). Run `floor`: "
+            "spatial_vae with one model and one optimiser step (`--floor`), every stage but training. "
             "ARI against the annotation (spatial_vae: the run's metrics.json; BANKSY: raw Leiden labels).\n\n"
             + "\n".join(lines) + "\n\nEvery pair:\n\n" + "\n".join(pairs) + "\n\n"
             + "".join(f"- `{v}`: {note}\n" for v, note in VERSION_NOTES.items() if v in set(df["version"])))
@@ -105,6 +115,7 @@ if __name__ == "__main__":
     p.add_argument("--sections", nargs="*", default=list(SECTIONS))
     p.add_argument("--repeats", type=int, default=3, help="pairs per section")
     p.add_argument("--banksy-python", type=Path, default=Path(os.environ.get("PEER_VENVS", "/work/peer_venvs")) / "banksy" / "bin" / "python")
+    p.add_argument("--floor", action="store_true", help="time spatial_vae with one model and one optimiser step (every stage but training)")
     p.add_argument("--table", action="store_true")
     a = p.parse_args()
     if not a.table:
@@ -116,10 +127,11 @@ if __name__ == "__main__":
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=HERE).stdout.strip()
         for section in a.sections:
             for pair in range(a.repeats):
-                o, b = ours(section, data), banksy(section, a.banksy_python, pair)
+                o, b = ours(section, data, FLOOR if a.floor else []), banksy(section, a.banksy_python, pair)
                 row = {"section": section, "pair": pair, "ours_wall_s": o["wall_s"], "banksy_wall_s": b["wall_s"],
                        "ours_ari": o["ari"], "banksy_ari": b["ari"], "ours_stages_s": o["stages_s"], "banksy_fit_s": b["fit_s"],
-                       "version": commit, "when": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+                       "version": commit, "variant": "floor" if a.floor else "default",
+                       "when": datetime.now(timezone.utc).isoformat(timespec="seconds")}
                 RESULTS.parent.mkdir(parents=True, exist_ok=True)
                 with open(RESULTS, "a") as f: f.write(json.dumps(row) + "\n")
                 print(f"{section} pair {pair}: spatial_vae {o['wall_s']:.1f} s (ARI {o['ari']:.3f}), BANKSY {b['wall_s']:.1f} s "

@@ -247,7 +247,7 @@ def _lloyd(X: torch.Tensor, centres: torch.Tensor, iterations: int = 30) -> torc
 @uses_settings("training")
 def fit_tied_mixture(X: np.ndarray,           # points x dimensions
                      n_components: int,       # number of Gaussian components
-                     n_starts: int = CLUSTER_STARTS, # independent starts (k-means++ then k-means, then EM), fitted together; the most likely is kept
+                     n_starts: int | None = None, # independent starts (k-means++ then k-means, then EM), fitted together; the most likely is kept (None: CLUSTER_STARTS)
                      seed: int | None = None, # seeds the starts (None: settings.ini [training])
                      max_iter: int = 100,     # EM iterations per start at most
                      tol: float = 1e-3,       # a start has converged when its mean log-likelihood changes by less
@@ -256,6 +256,7 @@ def fit_tied_mixture(X: np.ndarray,           # points x dimensions
                     ) -> TiedMixture:
     "A Gaussian mixture with one covariance shared by all components, every start fitted at once as one batched EM in torch (float64)."
     if n_components < 1: raise ValueError(f"n_components must be >= 1, got {n_components}")
+    if n_starts is None: n_starts = CLUSTER_STARTS   # read at call time: a study may change the module's value
     if n_starts < 1: raise ValueError(f"n_starts must be >= 1, got {n_starts}")
     device = pick_device(device)
     X = torch.as_tensor(np.asarray(X), dtype=torch.float64, device=device)
