@@ -119,6 +119,9 @@ LEAN = {
     "lean_e3_s200": {"batch_size": 512, "max_steps": 200, "ensemble": 3},        # two thirds of the optimiser steps
     "lean_e3_starts4": {"batch_size": 512, "max_steps": 300, "ensemble": 3, "cluster_starts": 4},   # 4 mixture starts, not 10
     "lean_e2": {"batch_size": 512, "max_steps": 300, "ensemble": 2},             # a vote over 2 models (8 labellings)
+    # a diagnostic, not a candidate: one optimiser step, so the embedding is the untrained encoder's (a random map of the
+    # PCA and its neighbourhood mean), then the default's smoothing, mixtures, vote and refinement: what training adds
+    "untrained_probe": {"max_steps": 1},
 }
 METHODS.update(LEAN)
 

@@ -46,6 +46,9 @@ VERSION_NOTES = {
     "8b7af1c": "3 models on 151673 and the PCA in float32 (both sections), measured on 2026-12-01 night, idle machine",
     "701b7f8": "the same runs as 8b7af1c (labels identical) without importing torch._dynamo (training.Adam; deterministic "
                "kernels only where they change results), measured on 2026-12-01 night, idle machine",
+    "6dcd236": "the same runs as 701b7f8 (labels identical) with the graph and the tissue maps drawn without squidpy (its import "
+               "and its per-spot patches: ~1-2.5 s); `floor`: one model, one optimiser step; measured on 2026-12-02, idle "
+               "machine, slower this hour (the same STARmap training 11.7-13.4 s against 10.6-11.7 s)",
 }
 SECTIONS = {  # name: (file under the shared data folder, label column, domains)
     "DLPFC_151673": ("DLPFC_151673/DLPFC_151673.h5ad", "layer_guess_reordered", 7),
