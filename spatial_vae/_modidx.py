@@ -22,6 +22,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                   'spatial_vae.data.check_section': ('data.html#check_section', 'spatial_vae/data.py'),
                                   'spatial_vae.data.dataset_files': ('data.html#dataset_files', 'spatial_vae/data.py'),
                                   'spatial_vae.data.download_visium': ('data.html#download_visium', 'spatial_vae/data.py'),
+                                  'spatial_vae.data.given_features': ('data.html#given_features', 'spatial_vae/data.py'),
                                   'spatial_vae.data.input_checksum': ('data.html#input_checksum', 'spatial_vae/data.py'),
                                   'spatial_vae.data.load_section': ('data.html#load_section', 'spatial_vae/data.py'),
                                   'spatial_vae.data.pool_bins': ('data.html#pool_bins', 'spatial_vae/data.py'),

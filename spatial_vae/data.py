@@ -25,7 +25,7 @@ __all__ = ['POSITION_COLUMNS', 'POSITION_FILES', 'HD_BIN_FOLDER', 'TENX_BASE', '
            'PEARSON_MAX_SPOTS', 'synthetic_visium', 'synthetic_hd', 'read_positions', 'read_scalefactors',
            'read_images', 'read_10x_matrix', 'spaceranger_folder', 'read_spaceranger', 'pool_bins', 'write_10x_h5',
            'write_spaceranger_hd', 'shared_data_dir', 'dataset_files', 'download_visium', 'check_section',
-           'load_section', 'input_checksum', 'use_counts', 'preprocess']
+           'load_section', 'input_checksum', 'use_counts', 'preprocess', 'given_features']
 
 # %% ../nbs/00_data.ipynb #a683c17e
 def _synthetic_domains(u: np.ndarray, v: np.ndarray, n_domains: int) -> np.ndarray:
@@ -626,3 +626,28 @@ def preprocess(adata: ad.AnnData,                 # a section with raw counts (i
         n_comps = min(n_pcs, adata.n_obs - 1, n_hvg - 1)
         sc.pp.pca(adata, n_comps=n_comps, mask_var="highly_variable", random_state=seed)
     return adata if copy else None
+
+# %% ../nbs/00_data.ipynb #f52d8b3c
+@uses_settings(n_pcs="data.n_pcs", seed="training.seed")
+def given_features(adata: ad.AnnData,         # a section with features of its own in `.obsm[features_key]`
+                   features_key: str,         # the `.obsm` key of those features (`--features-key`)
+                   n_pcs: int | None = None,  # the most columns the model sees (None: settings.ini [data])
+                   seed: int | None = None,   # the PCA's random state, where scikit-learn picks its randomized solver (None: settings.ini [training])
+                  ) -> str:                   # the `.obsm` key of the model input
+    "The model input made from features a section brings: `features_key` itself up to `n_pcs` columns; with more, their `n_pcs` leading principal components in `.obsm[features_key + '_pcs']`, with a note in `.uns['spatial_vae_qc']`."
+    if features_key not in adata.obsm:
+        raise KeyError(f"features_key (--features-key) {features_key!r} is not in .obsm (available: {list(adata.obsm)})")
+    if n_pcs < 1: raise ValueError(f"n_pcs must be >= 1, got {n_pcs}")
+    X = np.asarray(adata.obsm[features_key])
+    if X.ndim != 2: raise ValueError(f".obsm[{features_key!r}] must be a spots x features matrix, got shape {X.shape}")
+    n = min(n_pcs, X.shape[0] - 1)
+    if X.shape[1] <= n: return features_key
+    from sklearn.decomposition import PCA
+    key = f"{features_key}_pcs"
+    # up to 2,000 columns the exact PCA from their covariance (one small eigendecomposition, at any number of spots)
+    solver = "covariance_eigh" if X.shape[1] <= 2000 else "randomized"
+    adata.obsm[key] = PCA(n, svd_solver=solver, random_state=seed).fit_transform(X.astype(np.float64)).astype(np.float32)
+    adata.uns.setdefault("spatial_vae_qc", {}).setdefault("notes", []).append(
+        f"{features_key} has {X.shape[1]} columns, more than n_pcs={n_pcs}: the model sees their {n} leading principal components "
+        f"(.obsm[{key!r}])")
+    return key

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from .data import check_section, input_checksum, load_section, preprocess
+from .data import check_section, given_features, input_checksum, load_section, preprocess
 from .settings import _parse_value, atomic_write, package_file, read_settings
 from .settings import settings_path as default_settings_path
 from .domains import (check_clustering_arguments, choose_n_domains, consensus_domains, domain_confidence,
@@ -345,8 +345,8 @@ def _pipeline_steps(data, dataset, s, features_key, label_key, progress, checkpo
         # depth or chemistry decides the genes and residuals of the others (bench/study.md)
         preprocess(adata, **preprocessing_arguments(s), batch_key=SECTION_KEY if study else None)
         features_key = "X_pca"
-    elif features_key not in adata.obsm:
-        raise KeyError(f"features_key (--features-key) {features_key!r} is not in .obsm (available: {list(adata.obsm)})")
+    else:   # features the section brings: at most n_pcs of them, as the PCA made here (chapter 00, Features you bring)
+        features_key = given_features(adata, features_key, n_pcs=d["n_pcs"], seed=t["seed"])
     if study:   # a section-wide shift must not become a domain
         adata.uns["spatial_vae_study"]["correction"] = correct_sections(adata, features_key, SECTION_KEY, d["batch_correction"], t["seed"])
     lap("preprocess", f"{adata.obsm[features_key].shape[1]} features per spot ({features_key})")

@@ -47,8 +47,13 @@ def test_brca_precomputed_pca_features(shared_data, tmp_path):
                  "--quiet"]) == 0
     metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
     assert metrics["n_domains"] == 20 and metrics["ari"] > 0.2, metrics
+    # 200 columns, more than n_pcs: the model sees their 50 leading principal components, and the run says so
+    assert metrics["features_key"] == "X_pca_ccst_pcs", metrics
+    assert any("X_pca_ccst has 200 columns, more than n_pcs=50" in note for note in metrics["notes"]), metrics["notes"]
+    written = ad.read_h5ad(tmp_path / "out" / "spatial_vae.h5ad")
+    assert written.obsm["X_pca_ccst_pcs"].shape == (3798, 50) and written.obsm["X_pca_ccst"].shape == (3798, 200)
     # extra_components = auto: 20 domains get 0, 3, 6 and 9 spare components (7 get 0-3), each clustered and voted over
-    domains = ad.read_h5ad(tmp_path / "out" / "spatial_vae.h5ad").uns["spatial_vae_domain"]
+    domains = written.uns["spatial_vae_domain"]
     assert list(domains["extra_components"]) == [0, 3, 6, 9], domains
     assert len(domains["consensus_of"]) == 4, domains   # one model (--ensemble 1), four labellings in the vote
 
