@@ -42,7 +42,11 @@ SECTIONS = {  # name: (file under the shared data folder, label column, features
 # The sections whose PCA the package computes from counts were rerun after the float32 PCA (2026-12-01 night): their
 # runs since are the *_pca32 presets; the others bring their features, so the PCA change does not touch them
 DEFAULT_PRESET = "lean_mb512_e3"
-DEFAULT_PRESETS = {"STARmap_mPFC_BZ5": "torch_gmm_pca32", "DLPFC_151673": "lean_e3_pca32", "DLPFC_151674": "lean_e3_pca32"}
+# Since 2026-12-02 the model sees at most n_pcs (50) leading principal components of features a section brings
+# (spatial_vae.data.given_features): the sections that bring a 200-d PCA were rerun as lean_e3_given
+DEFAULT_PRESETS = {"STARmap_mPFC_BZ5": "torch_gmm_pca32", "DLPFC_151673": "lean_e3_pca32", "DLPFC_151674": "lean_e3_pca32",
+                   **{s: "lean_e3_given" for s in ("BRCA_V1_Block_A_Section_1", "DLPFC_151507_pca", "DLPFC_151508_pca",
+                                                   "DLPFC_151509_pca", "DLPFC_151510_pca")}}
 
 
 def default_preset(section: str) -> str:
