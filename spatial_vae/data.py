@@ -642,6 +642,7 @@ def given_features(adata: ad.AnnData,         # a section with features of its o
     if X.ndim != 2: raise ValueError(f".obsm[{features_key!r}] must be a spots x features matrix, got shape {X.shape}")
     n = min(n_pcs, X.shape[0] - 1)
     if X.shape[1] <= n: return features_key
+    if not np.isfinite(X).all(): raise ValueError(f".obsm[{features_key!r}] holds NaN or infinite values")   # before the PCA, not inside it
     from sklearn.decomposition import PCA
     key = f"{features_key}_pcs"
     # up to 2,000 columns the exact PCA from their covariance (one small eigendecomposition, at any number of spots)

@@ -139,6 +139,16 @@ def test_too_few_spots_for_neighbours_or_latent():
         train_spatial_vae(tiny, spatial_edges(tiny), latent_dim=16, progress=False)
 
 
+def test_brought_features_with_nan_are_named_before_their_pca():
+    from spatial_vae.data import given_features
+    adata = synthetic_visium(n_rows=6, n_cols=6, n_genes=40, markers_per_domain=5, n_domains=2)
+    adata.obsm["mine"] = np.random.default_rng(0).normal(size=(adata.n_obs, 80))
+    adata.obsm["mine"][3, 7] = np.nan
+    with pytest.raises(ValueError, match=r"\.obsm\['mine'\] holds NaN or infinite values"):
+        given_features(adata, "mine", n_pcs=10)
+    assert "mine_pcs" not in adata.obsm
+
+
 def test_sections_stacked_on_one_array_grid():
     "Two sections concatenated without a section key share every array position: the grid graph says so instead of linking them."
     import anndata as ad
