@@ -71,7 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", type=Path, default=Path("spatial_vae_output"), help="output folder (default: spatial_vae_output)")
     run.add_argument("--overwrite", action="store_true", help="allow writing into a non-empty output folder")
     run.add_argument("--label-key", help="score domains against this .obs column (ARI/NMI)")
-    run.add_argument("--features-key", help="use this .obsm matrix as model input instead of preprocessing counts")
+    run.add_argument("--features-key", help="use this .obsm matrix as model input instead of preprocessing counts "
+                     "(more than n_pcs columns: their n_pcs leading principal components)")
     run.add_argument("--settings", type=Path, help="a settings.ini to use instead of the project's")
     run.add_argument("--quiet", action="store_true", help="no progress bars")
     run.add_argument("--resume", action="store_true",
@@ -88,7 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--out", type=Path, default=Path("reports"), help="reports folder (default: reports)")
     rep.add_argument("--overwrite", action="store_true", help="replace earlier reports of the same name")
     rep.add_argument("--label-key", help="score domains against this .obs column")
-    rep.add_argument("--features-key", help="use this .obsm matrix as model input")
+    rep.add_argument("--features-key", help="use this .obsm matrix as model input (more than n_pcs columns: their n_pcs leading "
+                     "principal components)")
     rep.add_argument("--kernel", help="Jupyter kernel to run the notebooks (default: the template's python3)")
     rep.add_argument("--show-code", action="store_true", help="keep the code cells in report.html (report.ipynb always has them)")
     rep.add_argument("--chapter", type=Path, help="run this chapter (e.g. nbs/05_evaluation.ipynb) on each section instead of the "
