@@ -638,17 +638,22 @@ def given_features(adata: ad.AnnData,         # a section with features of its o
     if features_key not in adata.obsm:
         raise KeyError(f"features_key (--features-key) {features_key!r} is not in .obsm (available: {list(adata.obsm)})")
     if n_pcs < 1: raise ValueError(f"n_pcs must be >= 1, got {n_pcs}")
-    X = np.asarray(adata.obsm[features_key])
-    if X.ndim != 2: raise ValueError(f".obsm[{features_key!r}] must be a spots x features matrix, got shape {X.shape}")
-    n = min(n_pcs, X.shape[0] - 1)
+    X = adata.obsm[features_key]
+    X = X.toarray() if sp.issparse(X) else np.asarray(X)
+    if X.ndim != 2 or not np.issubdtype(X.dtype, np.number):
+        raise ValueError(f".obsm[{features_key!r}] must be a numeric spots x features matrix, got shape {X.shape} of {X.dtype}")
+    if not np.isfinite(X).all(): raise ValueError(f".obsm[{features_key!r}] holds NaN or infinite values")   # before any PCA
+    if X.shape[0] < 2: raise ValueError(f".obsm[{features_key!r}] has {X.shape[0]} spot(s): the model needs at least 2")
+    n = min(n_pcs, X.shape[0] - 1)                                 # a PCA has at most spots - 1 components
     if X.shape[1] <= n: return features_key
-    if not np.isfinite(X).all(): raise ValueError(f".obsm[{features_key!r}] holds NaN or infinite values")   # before the PCA, not inside it
     from sklearn.decomposition import PCA
     key = f"{features_key}_pcs"
     # up to 2,000 columns the exact PCA from their covariance (one small eigendecomposition, at any number of spots)
     solver = "covariance_eigh" if X.shape[1] <= 2000 else "randomized"
     adata.obsm[key] = PCA(n, svd_solver=solver, random_state=seed).fit_transform(X.astype(np.float64)).astype(np.float32)
-    adata.uns.setdefault("spatial_vae_qc", {}).setdefault("notes", []).append(
-        f"{features_key} has {X.shape[1]} columns, more than n_pcs={n_pcs}: the model sees their {n} leading principal components "
-        f"(.obsm[{key!r}])")
+    limit = f"n_pcs={n_pcs}" if n == n_pcs else f"the {n} a PCA of {X.shape[0]} spots can have (n_pcs={n_pcs})"
+    note = f"{features_key} has {X.shape[1]} columns, more than {limit}: the model sees their {n} leading principal components (.obsm[{key!r}])"
+    qc = adata.uns.setdefault("spatial_vae_qc", {})
+    notes = list(qc.get("notes", []))                              # a list again after a trip through .h5ad (an array there)
+    qc["notes"] = notes if note in notes else [*notes, note]
     return key

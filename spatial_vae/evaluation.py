@@ -152,7 +152,11 @@ def _draw_on_image(ax: Axes, view: ad.AnnData, key: str, library: dict, img_key:
     from matplotlib.lines import Line2D
     scale = library["scalefactors"][f"tissue_{img_key}_scalef"]
     xy = np.asarray(view.obsm["spatial"], float) * scale                           # full-resolution pixels -> image pixels
-    diameter = library["scalefactors"].get("spot_diameter_fullres", 0) * scale or 1.0
+    diameter = library["scalefactors"].get("spot_diameter_fullres")
+    if diameter: diameter = float(diameter) * scale
+    else:   # no spot size recorded: most of the distance between neighbouring spots (Visium: 55 of 100 µm)
+        near = NearestNeighbors(n_neighbors=2).fit(xy).kneighbors(xy)[0][:, 1] if len(xy) > 1 else np.ones(1)
+        diameter = 0.55 * float(np.median(near)) or 1.0
     column = view.obs[key].astype("category")
     palette = list(view.uns.get(f"{key}_colors", domain_palette(len(column.cat.categories))))
     codes = column.cat.codes.to_numpy()
@@ -187,9 +191,11 @@ def plot_spatial_domains(adata: ad.AnnData,                     # a section with
         adata = adata[sample]
     view = _map_view(adata, [domain_key])
     lib = _library_id(view)
-    images = view.uns["spatial"][lib].get("images", {}) if lib else {}
-    if show_image and images:
-        _draw_on_image(ax, view, domain_key, view.uns["spatial"][lib], "hires" if "hires" in images else "lowres", title or domain_key)
+    library = view.uns["spatial"][lib] if lib else {}
+    # an image is drawn when its scale factor says where the spots fall on it: hires first, then lowres
+    drawable = [k for k in ("hires", "lowres") if k in library.get("images", {}) and f"tissue_{k}_scalef" in library.get("scalefactors", {})]
+    if show_image and drawable:
+        _draw_on_image(ax, view, domain_key, library, drawable[0], title or domain_key)
     else:
         sc.pl.embedding(view, basis="spatial", color=domain_key, ax=ax, show=False, title=title or domain_key,
                         size=max(120000 / view.n_obs, 0.5))

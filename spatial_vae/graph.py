@@ -33,7 +33,12 @@ SQUARE_RING = ((0, -1), (0, 1), (-1, 0), (1, 0))
 
 def _grid_adjacency(rows: np.ndarray, cols: np.ndarray, ring: tuple) -> sp.csr_matrix:
     "Spot i -> spot j when j sits one `ring` step from i in the array: each step is one sorted lookup of the shifted positions."
-    rows, cols = np.asarray(rows, np.int64), np.asarray(cols, np.int64)
+    rows, cols = np.asarray(rows, float), np.asarray(cols, float)
+    if not (np.isfinite(rows).all() and np.isfinite(cols).all() and (rows % 1 == 0).all() and (cols % 1 == 0).all()):
+        raise ValueError("array_row and array_col must be whole numbers (Visium's array grid), not NaN or fractions; "
+                         "use method='knn' for other coordinates")
+    if max(np.ptp(rows), np.ptp(cols)) > 2 ** 30: raise ValueError("array_row / array_col span more than 2^30 positions: not an array grid")
+    rows, cols = rows.astype(np.int64), cols.astype(np.int64)
     rows, cols = rows - rows.min() + 2, cols - cols.min() + 2      # a margin of 2: no step leaves the numbering
     width = int(cols.max()) + 3
     key = rows * width + cols                                      # one integer per array position
@@ -41,7 +46,7 @@ def _grid_adjacency(rows: np.ndarray, cols: np.ndarray, ring: tuple) -> sp.csr_m
     known = key[order]
     if (repeats := int((np.diff(known) == 0).sum())):
         raise ValueError(f"{repeats} spots share their (array_row, array_col) with another spot: a stack of several sections? "
-                         "Build the graph per section (spatial_vae.distributed.section_edges) or use method='knn'")
+                         "Build the graph per section (spatial_vae.distributed.section_edges)")
     src, dst = [], []
     for dr, dc in ring:
         wanted = key + dr * width + dc
@@ -57,9 +62,10 @@ def _adjacency(adata: ad.AnnData, method: str, n_neighbors: int, radius: float) 
         return _grid_adjacency(adata.obs["array_row"].to_numpy(), adata.obs["array_col"].to_numpy(),
                                HEX_RING if method == "hex" else SQUARE_RING)
     from sklearn.neighbors import NearestNeighbors
-    search = NearestNeighbors(n_neighbors=n_neighbors, radius=radius or 1.0).fit(np.asarray(adata.obsm["spatial"], float))
+    xy = np.asarray(adata.obsm["spatial"], float)
     # without query points scikit-learn leaves each spot out of its own neighbours
-    return search.kneighbors_graph(mode="connectivity") if method == "knn" else search.radius_neighbors_graph(mode="connectivity")
+    if method == "knn": return NearestNeighbors(n_neighbors=n_neighbors).fit(xy).kneighbors_graph(mode="connectivity")
+    return NearestNeighbors(radius=radius).fit(xy).radius_neighbors_graph(mode="connectivity")
 
 @uses_settings("graph")
 def spatial_edges(adata: ad.AnnData,               # a section: `.obsm['spatial']`, and array coordinates for 'hex' and 'square'

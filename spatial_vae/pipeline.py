@@ -191,9 +191,10 @@ def domains_from_settings(adata: ad.AnnData,          # a section with its train
     adata.obs["spatial_vae_domain"] = labels
     asked = settings["evaluation"]["n_domains"]
     if asked and len(labels.cat.categories) < asked:
-        adata.uns.setdefault("spatial_vae_qc", {}).setdefault("notes", []).append(
-            f"n_domains={asked} but {len(labels.cat.categories)} domains have spots: the mixture fits and their vote gave no spot "
-            f"to {asked - len(labels.cat.categories)} of them (too small, or too close to another); ask for fewer domains")
+        qc = adata.uns.setdefault("spatial_vae_qc", {})
+        qc["notes"] = [*qc.get("notes", []),   # a list again, whatever a .h5ad made of it
+                       f"n_domains={asked} but {len(labels.cat.categories)} domains have spots: the mixture fits and their vote gave "
+                       f"no spot to {asked - len(labels.cat.categories)} of them (too small, or too close to another); ask for fewer domains"]
     return rep
 
 # %% ../nbs/06_pipeline.ipynb #9ed887bf
@@ -333,6 +334,7 @@ def _pipeline_steps(data, dataset, s, features_key, label_key, progress, checkpo
              load_section(data, dataset, cache_dir=d["cache_dir"], progress=progress, bin_size=d["bin_size"]))
     if isinstance(data, ad.AnnData): check_section(adata, "the AnnData given")
     adata.uns.pop("spatial_vae_n_domains", None)                 # an earlier run's choice of K (an output read back in)
+    adata.uns.pop("spatial_vae_qc", None)                        # and its notes: this run says its own
     if not study: adata.uns.pop("spatial_vae_study", None)       # and an earlier joint run's record
     if label_key and label_key not in adata.obs:   # before the work, not after it
         raise KeyError(f"label_key (--label-key) {label_key!r} is not an .obs column; columns are {list(adata.obs.columns)}")

@@ -36,3 +36,19 @@ def test_refusals_come_before_the_heavy_imports(tmp_path):
         run = spatial_vae("run", *args, "--quiet")
         assert run.returncode == 2 and message in run.stderr, run.stderr
         assert "heavy: False" in run.stdout, f"torch was imported before refusing {args}"
+
+
+def test_an_output_read_back_with_its_features_says_only_this_runs_notes(tmp_path):
+    "A written .h5ad carries its run's notes (a .h5ad gives lists back as arrays): a run on it with --features-key starts its own."
+    import numpy as np
+    from spatial_vae.data import preprocess, synthetic_visium
+    from spatial_vae.pipeline import run_pipeline
+    section = synthetic_visium(20, 20, n_genes=200)
+    preprocess(section, n_top_genes=150, n_pcs=80)                 # as if the section came with an 80-column PCA
+    section.uns["spatial_vae_qc"]["notes"] = ["an earlier run's note"]
+    section.write_h5ad(tmp_path / "brought.h5ad")
+    result = run_pipeline(str(tmp_path / "brought.h5ad"), features_key="X_pca", epochs=5, ensemble=1, n_domains=5, progress=False)
+    notes = result.metrics["notes"]
+    assert any(n.startswith("X_pca has 80 columns, more than n_pcs=50") for n in notes), notes
+    assert "an earlier run's note" not in notes and result.metrics["features_key"] == "X_pca_pcs"
+    assert result.adata.obsm["X_pca_pcs"].shape == (400, 50) and np.isfinite(result.adata.obsm["X_spatial_vae"]).all()
