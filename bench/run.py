@@ -132,6 +132,8 @@ LEAN = {
     # the default since 2026-12-02 on the sections that bring their features: at most n_pcs (50) leading principal
     # components of them (spatial_vae.data.given_features); the same settings as lean_mb512_e3
     "lean_e3_given": {"batch_size": 512, "max_steps": 300, "ensemble": 3},
+    # a probe on the imaging section: single cells need a wider neighbourhood than 55 µm spots? twice the smoothing hops
+    "star_hops4": {"batch_size": 1_000_000, "max_steps": 3000, "smoothing_hops": 4},
 }
 METHODS.update(LEAN)
 
