@@ -134,6 +134,7 @@ LEAN = {
     "lean_e3_given": {"batch_size": 512, "max_steps": 300, "ensemble": 3},
     # a probe on the imaging section: single cells need a wider neighbourhood than 55 µm spots? twice the smoothing hops
     "star_hops4": {"batch_size": 1_000_000, "max_steps": 3000, "smoothing_hops": 4},
+    "lean_e3_hops4": {"batch_size": 512, "max_steps": 300, "ensemble": 3, "smoothing_hops": 4},   # the same on the other sections
 }
 METHODS.update(LEAN)
 
@@ -141,7 +142,8 @@ VERSION = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output
 
 # presets whose runs on sections that bring their features were recorded before 2026-12-02, when the model saw every
 # column (200): a rerun of one of them keeps doing so; every later preset sees at most n_pcs principal components
-GIVEN_ALL_COLUMNS = {name: ("X_pca", "X_pca_ccst") for name in METHODS if name not in ("lean_e3_feat50", "lean_e3_given")}
+SINCE_GIVEN = ("lean_e3_feat50", "lean_e3_given", "star_hops4", "lean_e3_hops4")   # presets defined since: they see n_pcs columns
+GIVEN_ALL_COLUMNS = {name: ("X_pca", "X_pca_ccst") for name in METHODS if name not in SINCE_GIVEN}
 
 ONLY_ON = {  # presets that differ from the default on some sections only: elsewhere their runs are the default's
     "spatial_vae_x0123": ("BRCA_V1_Block_A_Section_1",),   # DLPFC's 7 domains: auto gives the same counts, 0-3
