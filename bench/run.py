@@ -44,7 +44,9 @@ SECTIONS = {  # name: (file under the shared data folder, label column, features
 DEFAULT_PRESET = "lean_mb512_e3"
 # Since 2026-12-02 the model sees at most n_pcs (50) leading principal components of features a section brings
 # (spatial_vae.data.given_features): the sections that bring a 200-d PCA were rerun as lean_e3_given
-DEFAULT_PRESETS = {"STARmap_mPFC_BZ5": "torch_gmm_pca32", "DLPFC_151673": "lean_e3_pca32", "DLPFC_151674": "lean_e3_pca32",
+# and sections without an array grid smooth over smoothing_hops_cells (4) hops: STARmap's default runs are star_hops4 (a rerun
+# of an earlier preset there now smooths 4 hops too; add "smoothing_hops_cells": 2 to repeat its recorded runs)
+DEFAULT_PRESETS = {"STARmap_mPFC_BZ5": "star_hops4", "DLPFC_151673": "lean_e3_pca32", "DLPFC_151674": "lean_e3_pca32",
                    **{s: "lean_e3_given" for s in ("BRCA_V1_Block_A_Section_1", "DLPFC_151507_pca", "DLPFC_151508_pca",
                                                    "DLPFC_151509_pca", "DLPFC_151510_pca")}}
 

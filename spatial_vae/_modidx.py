@@ -183,6 +183,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                       'spatial_vae.pipeline.preprocessing_arguments': ( 'pipeline.html#preprocessing_arguments',
                                                                                         'spatial_vae/pipeline.py'),
                                       'spatial_vae.pipeline.run_pipeline': ('pipeline.html#run_pipeline', 'spatial_vae/pipeline.py'),
+                                      'spatial_vae.pipeline.smoothing_hops_for': ( 'pipeline.html#smoothing_hops_for',
+                                                                                   'spatial_vae/pipeline.py'),
                                       'spatial_vae.pipeline.spare_counts_from_settings': ( 'pipeline.html#spare_counts_from_settings',
                                                                                            'spatial_vae/pipeline.py'),
                                       'spatial_vae.pipeline.train_from_settings': ( 'pipeline.html#train_from_settings',

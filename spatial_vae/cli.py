@@ -31,8 +31,8 @@ def int_or_auto(text: str,      # the option's text, e.g. `7` or `auto`
 
 RUN_OPTIONS = ("epochs", "latent_dim", "beta", "lambda_spatial", "n_neighbors", "graph", "n_domains", "resolution",
                "cluster_method", "seed", "learning_rate", "batch_size", "max_steps", "device", "workers", "ensemble",
-               "batch_correction", "n_pcs", "n_top_genes", "normalization", "bin_size", "smoothing_hops", "refine_hops",
-               "extra_components")   # settings that are options of `run`; their types, help and defaults come from settings.ini
+               "batch_correction", "n_pcs", "n_top_genes", "normalization", "bin_size", "smoothing_hops", "smoothing_hops_cells",
+               "refine_hops", "extra_components")   # settings that are options of `run`; their types, help and defaults come from settings.ini
 _OPTION_SETTING = {"graph": "method"}                                      # an option named apart from its setting
 _OPTION_TYPES = {"n_domains": int_or_auto, "extra_components": auto_or_ints}   # values a plain type cannot read
 

@@ -40,8 +40,8 @@ from .training import AUTO_FULL_BATCH_SPOTS, AUTO_SMALL_SECTION, TrainingResult,
 
 # %% auto #0
 __all__ = ['SECTION_KEY', 'AUTO_ENSEMBLE_SMALL', 'AUTO_ENSEMBLE', 'peak_memory_mb', 'merged_settings', 'preprocessing_arguments',
-           'spare_counts_from_settings', 'domains_from_settings', 'training_arguments', 'PipelineResult',
-           'run_pipeline', 'load_study', 'ensemble_size', 'train_from_settings', 'write_outputs']
+           'spare_counts_from_settings', 'smoothing_hops_for', 'domains_from_settings', 'training_arguments',
+           'PipelineResult', 'run_pipeline', 'load_study', 'ensemble_size', 'train_from_settings', 'write_outputs']
 
 # %% ../nbs/06_pipeline.ipynb #68a1bf8a
 def peak_memory_mb() -> float:
@@ -75,7 +75,7 @@ def merged_settings(overrides: dict | None = None,   # flat `{name: value}` over
     k_range = e["n_domains_range"]
     if not (isinstance(k_range, tuple) and len(k_range) == 2 and all(isinstance(k, int) for k in k_range) and 2 <= k_range[0] <= k_range[1]):
         raise ValueError(f"n_domains_range must be two whole numbers low,high with 2 <= low <= high (e.g. 3,15), got {k_range!r}")
-    for hops in ("smoothing_hops", "refine_hops"):
+    for hops in ("smoothing_hops", "smoothing_hops_cells", "refine_hops"):
         if e[hops] < 0: raise ValueError(f"{hops} must be >= 0 (0 = off), got {e[hops]}")
     for values in settings.values():             # NaN or inf would train to NaN, or never stop searching
         for name, value in values.items():
@@ -104,9 +104,17 @@ def spare_counts_from_settings(settings: dict[str, dict],  # settings (`merged_s
     return values[:1] if resolved_cluster_method(e["cluster_method"], e["n_domains"]) == "leiden" else values
 
 # %% ../nbs/06_pipeline.ipynb #41a7bdc6
+def smoothing_hops_for(adata: ad.AnnData,           # a section whose graph `spatial_edges` (or `section_edges`) recorded in `.uns['spatial_graph']`
+                       settings: dict[str, dict],  # merged settings (`merged_settings`)
+                      ) -> int:                    # the embedding smoothing steps for this section
+    "`smoothing_hops_cells` when every section's graph is a kNN or radius graph (no array grid: single cells, where a hop is one cell), else `smoothing_hops` (Visium spots, HD squares)."
+    method = adata.uns.get("spatial_graph", {}).get("method", "")
+    cells = bool(method) and all(m in ("knn", "radius") for m in method.split("+"))   # a joint run records e.g. 'hex+knn'
+    return settings["evaluation"]["smoothing_hops_cells" if cells else "smoothing_hops"]
+
 def _smoothed(adata, edges, settings, use_rep) -> str:
-    "`.obsm[use_rep]` smoothed over the graph (`smoothing_hops`) into `.obsm[use_rep + '_smoothed']`; returns the key to cluster."
-    hops = settings["evaluation"]["smoothing_hops"]
+    "`.obsm[use_rep]` smoothed over the graph (`smoothing_hops_for`) into `.obsm[use_rep + '_smoothed']`; returns the key to cluster."
+    hops = smoothing_hops_for(adata, settings)
     if not hops: return use_rep
     smooth_embedding(adata, edges, use_rep, hops=hops, key_added=f"{use_rep}_smoothed")
     return f"{use_rep}_smoothed"
@@ -184,6 +192,7 @@ def domains_from_settings(adata: ad.AnnData,          # a section with its train
                 del adata.uns[key]; adata.obsm.pop(f"{key}_posterior", None)
             # the notes came from the labelling that led the vote: say what all of them were
             adata.uns["spatial_vae_domain"].update(use_rep=rep, extra_components=extras)
+        adata.uns["spatial_vae_domain"]["smoothing_hops"] = smoothing_hops_for(adata, settings)   # which of the two settings applied
         if settings["evaluation"]["refine_hops"]: refine_domains(adata, edges, hops=settings["evaluation"]["refine_hops"])
     if "spatial_vae_domain_support" in adata.obsm:   # after a vote: how many labellings back each spot's final domain
         adata.obs["spatial_vae_confidence"] = domain_confidence(adata)

@@ -57,6 +57,18 @@ def test_spatial_term_pulls_neighbours_together():
     assert spatial.metrics["spatial_coherence"] > flat.metrics["spatial_coherence"]
 
 
+def test_sections_without_an_array_grid_smooth_further():
+    "A kNN graph (no array grid: single cells) smooths with smoothing_hops_cells, an array grid with smoothing_hops; the run records which."
+    cells = synthetic_visium(n_rows=16, n_cols=16, n_genes=120)
+    del cells.obs["array_row"], cells.obs["array_col"]
+    run = run_pipeline(cells, epochs=5, ensemble=1, n_domains=4, progress=False)
+    assert run.adata.uns["spatial_graph"]["method"] == "knn" and run.adata.uns["spatial_vae_domain"]["smoothing_hops"] == 4
+    spots = run_pipeline(synthetic_visium(n_rows=16, n_cols=16, n_genes=120), epochs=5, ensemble=1, n_domains=4, progress=False)
+    assert spots.adata.uns["spatial_graph"]["method"] == "hex" and spots.adata.uns["spatial_vae_domain"]["smoothing_hops"] == 2
+    pinned = run_pipeline(cells, epochs=5, ensemble=1, n_domains=4, smoothing_hops_cells=1, progress=False)
+    assert pinned.adata.uns["spatial_vae_domain"]["smoothing_hops"] == 1
+
+
 def test_same_seed_same_domains():
     a = run_pipeline(synthetic_visium(n_rows=20, n_cols=20, n_genes=200), epochs=60, n_domains=4, progress=False)
     b = run_pipeline(synthetic_visium(n_rows=20, n_cols=20, n_genes=200), epochs=60, n_domains=4, progress=False)
