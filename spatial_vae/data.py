@@ -653,7 +653,11 @@ def given_features(adata: ad.AnnData,         # a section with features of its o
     adata.obsm[key] = PCA(n, svd_solver=solver, random_state=seed).fit_transform(X.astype(np.float64)).astype(np.float32)
     limit = f"n_pcs={n_pcs}" if n == n_pcs else f"the {n} a PCA of {X.shape[0]} spots can have (n_pcs={n_pcs})"
     note = f"{features_key} has {X.shape[1]} columns, more than {limit}: the model sees their {n} leading principal components (.obsm[{key!r}])"
+    _add_note(adata, note)
+    return key
+
+def _add_note(adata: ad.AnnData, note: str) -> None:
+    "Append `note` once to the run's notes in `.uns['spatial_vae_qc']` (metrics.json and the terminal say them)."
     qc = adata.uns.setdefault("spatial_vae_qc", {})
     notes = list(qc.get("notes", []))                              # a list again after a trip through .h5ad (an array there)
     qc["notes"] = notes if note in notes else [*notes, note]
-    return key

@@ -13,7 +13,7 @@ import scipy.sparse as sp
 from .settings import uses_settings
 
 # %% auto #0
-__all__ = ['GRAPH_METHODS', 'HEX_RING', 'SQUARE_RING', 'grid_layout', 'spatial_edges', 'degree_summary', 'edges_to_adjacency',
+__all__ = ['GRAPH_METHODS', 'HEX_RING', 'SQUARE_RING', 'grid_layout', 'edges_to_adjacency', 'spatial_edges', 'degree_summary',
            'neighbour_mean']
 
 # %% ../nbs/01_graph.ipynb #a35a39f6
@@ -25,6 +25,12 @@ def grid_layout(adata: ad.AnnData,  # a section; its `.obs['array_row']` and `.o
     if not {"array_row", "array_col"} <= set(adata.obs): return None
     rows, cols = adata.obs["array_row"].to_numpy(), adata.obs["array_col"].to_numpy()
     return "hex" if np.all((rows + cols) % 2 == 0) else "square"      # Visium: row + column is always even
+
+def edges_to_adjacency(edges: np.ndarray,  # (2, |E|) spot indices: rows `edges[0]`, columns `edges[1]`
+                       n_spots: int,       # number of spots: the matrix's rows and columns
+                      ) -> sp.csr_matrix:
+    "The sparse (n_spots x n_spots) 0/1 adjacency matrix of an edge index."
+    return sp.csr_matrix((np.ones(edges.shape[1], np.float32), (edges[0], edges[1])), shape=(n_spots, n_spots))
 
 # neighbours as (row, column) steps in the array: Visium's ring of six (columns step by 2 along a row, rows are
 # staggered by one column) and the four bins sharing an edge on a grid of squares
@@ -53,8 +59,7 @@ def _grid_adjacency(rows: np.ndarray, cols: np.ndarray, ring: tuple) -> sp.csr_m
         at = np.minimum(np.searchsorted(known, wanted), len(known) - 1)
         found = known[at] == wanted
         src.append(np.flatnonzero(found)); dst.append(order[at[found]])
-    src, dst = np.concatenate(src), np.concatenate(dst)
-    return sp.csr_matrix((np.ones(len(src), np.float32), (src, dst)), shape=(len(rows), len(rows)))
+    return edges_to_adjacency(np.vstack([np.concatenate(src), np.concatenate(dst)]), len(rows))
 
 def _adjacency(adata: ad.AnnData, method: str, n_neighbors: int, radius: float) -> sp.csr_matrix:
     "The (not yet symmetric) adjacency for `method`: array steps for 'hex' and 'square', scikit-learn's neighbour search for 'knn' and 'radius'."
@@ -102,12 +107,6 @@ def degree_summary(edges: np.ndarray,  # (2, |E|) spot indices, as `spatial_edge
                      dtype=object)   # counts print as counts, not 3639.000000
 
 # %% ../nbs/01_graph.ipynb #d01b82de
-def edges_to_adjacency(edges: np.ndarray,  # (2, |E|) spot indices: rows `edges[0]`, columns `edges[1]`
-                       n_spots: int,       # number of spots: the matrix's rows and columns
-                      ) -> sp.csr_matrix:
-    "The sparse (n_spots x n_spots) 0/1 adjacency matrix of an edge index."
-    return sp.csr_matrix((np.ones(edges.shape[1], np.float32), (edges[0], edges[1])), shape=(n_spots, n_spots))
-
 def neighbour_mean(features: np.ndarray,  # spots x features
                    edges: np.ndarray,     # (2, |E|) spot indices: spot `edges[0]` averages the rows of `edges[1]`
                   ) -> np.ndarray:        # spots x features, float32

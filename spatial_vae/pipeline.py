@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from .data import check_section, given_features, input_checksum, load_section, preprocess
+from .data import _add_note, check_section, given_features, input_checksum, load_section, preprocess
 from .settings import _parse_value, atomic_write, package_file, read_settings
 from .settings import settings_path as default_settings_path
 from .domains import (check_clustering_arguments, choose_n_domains, consensus_domains, domain_confidence,
@@ -200,10 +200,8 @@ def domains_from_settings(adata: ad.AnnData,          # a section with its train
     adata.obs["spatial_vae_domain"] = labels
     asked = settings["evaluation"]["n_domains"]
     if asked and len(labels.cat.categories) < asked:
-        qc = adata.uns.setdefault("spatial_vae_qc", {})
-        qc["notes"] = [*qc.get("notes", []),   # a list again, whatever a .h5ad made of it
-                       f"n_domains={asked} but {len(labels.cat.categories)} domains have spots: the mixture fits and their vote gave "
-                       f"no spot to {asked - len(labels.cat.categories)} of them (too small, or too close to another); ask for fewer domains"]
+        _add_note(adata, f"n_domains={asked} but {len(labels.cat.categories)} domains have spots: the mixture fits and their vote "
+                         f"gave no spot to {asked - len(labels.cat.categories)} of them (too small, or too close to another); ask for fewer domains")
     return rep
 
 # %% ../nbs/06_pipeline.ipynb #9ed887bf
